@@ -1,0 +1,31 @@
+# Everything runs in ./.venv, created on first use. `make demo` and `make test` work on a fresh clone.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export YOLO_OFFLINE ?= 1
+
+.PHONY: install demo test test-slow lint clean
+
+$(BIN)/yolo-prune: pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(BIN)/yolo-prune
+
+demo: install
+	$(BIN)/yolo-prune prune yolov8n.yaml --target-macs 0.5 --imgsz 320 --out runs/prune/demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q --runslow
+
+lint: install
+	$(BIN)/ruff check yolo_prune tests benchmarks
+	$(BIN)/ruff format --check yolo_prune tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,155 @@
+"""The `yolo-prune` command line: outputs, reload in a fresh process, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import shared_weights
+from yolo_prune.cli import app
+
+runner = CliRunner()
+
+# Loads a checkpoint with stock Ultralytics while yolo_prune cannot be imported, runs it, prints what it saw.
+RELOAD = """
+import json, sys
+sys.modules["yolo_prune"] = None  # any attempt to import yolo_prune now fails
+import torch
+from ultralytics import YOLO
+from ultralytics.utils.torch_utils import get_flops
+yolo = YOLO(sys.argv[1])
+model = yolo.model.eval()
+torch.manual_seed(0)
+with torch.no_grad():
+    out = model(torch.rand(1, 3, int(sys.argv[2]), int(sys.argv[2])))
+preds = out[0]
+print(json.dumps({"shape": list(preds.shape), "names": {str(k): v for k, v in model.names.items()},
+                  "stride": model.stride.tolist(), "has_yaml": bool(model.yaml),
+                  "macs": get_flops(model, int(sys.argv[2])) / 2 * 1e9}))
+"""
+
+
+def reload_in_fresh_process(weights: Path, imgsz: int) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", RELOAD, str(weights), str(imgsz)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("yaml", ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml"])
+def test_prune_yaml_writes_reloadable_checkpoint(tmp_path, yaml):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["prune", yaml, "--target-macs", "0.5", "--imgsz", "128", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+
+    report = json.loads((out / "report.json").read_text())
+    fraction = report["after"]["macs"] / report["before"]["macs"]
+    assert 0.47 <= fraction <= 0.53
+    assert report["after"]["params"] < report["before"]["params"]
+    assert len(report["after"]["layers"]) == len(report["before"]["layers"])
+    assert report["prune"]["layers"]["model.0.conv"]["before"] == 16
+    assert "GMACs @128" in result.output and "after/before" in result.output
+
+    seen = reload_in_fresh_process(out / "pruned.pt", 128)
+    # (batch, 4 box + 80 classes, anchors), or YOLO26's end-to-end (batch, max_det, box + score + class)
+    assert seen["shape"] == ([1, 300, 6] if yaml.startswith("yolo26") else [1, 84, 336])
+    assert seen["stride"] == [8.0, 16.0, 32.0] and seen["has_yaml"]
+    # Ultralytics' own FLOPs counter agrees with our MACs count of the pruned model (within rounding).
+    assert seen["macs"] == pytest.approx(report["after"]["macs"], rel=0.02)
+
+
+def test_prune_trained_checkpoint_keeps_names_and_input(tmp_path):
+    weights = shared_weights("yolov8n-bccd.pt")
+    digest = sha256(weights)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["prune", str(weights), "--target-macs", "0.5", "--imgsz", "320", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert 0.47 <= report["after"]["macs"] / report["before"]["macs"] <= 0.53
+    seen = reload_in_fresh_process(out / "pruned.pt", 320)
+    assert seen["names"] == {"0": "RBC", "1": "WBC", "2": "Platelets"}
+    assert seen["shape"] == [1, 7, 2100]
+    assert sha256(weights) == digest
+
+
+def test_info_json():
+    result = runner.invoke(app, ["info", "yolov8n.yaml", "--imgsz", "320", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["params"] == 3157200
+    assert info["macs"] == pytest.approx(8.7e9 / 2 * (320 / 640) ** 2, rel=0.05)
+    assert [layer["out_channels"] for layer in info["layers"][:3]] == [16, 32, 32]
+
+
+def test_info_table():
+    result = runner.invoke(app, ["info", "yolo11n.yaml", "--imgsz", "320"])
+    assert result.exit_code == 0, result.output
+    assert "C2PSA" in result.output and "GMACs @320" in result.output
+
+
+@pytest.fixture
+def corrupt_pt(tmp_path) -> Path:
+    path = tmp_path / "corrupt.pt"
+    path.write_bytes(b"not a checkpoint" * 64)
+    return path
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["prune", "missing.pt", "--ratio", "0.3"], "error: model file not found: missing.pt"),
+        (["prune", "{corrupt}", "--ratio", "0.3"], "error: cannot read {corrupt}: not a valid Ultralytics model"),
+        (["prune", "yolov8n-cls.yaml", "--ratio", "0.3"], "error: yolov8n-cls.yaml holds a ClassificationModel"),
+        (["prune", "rtdetr-l.yaml", "--ratio", "0.3"], "error: rtdetr-l.yaml: unsupported model"),
+        (["prune", "yolov8n-seg.yaml", "--ratio", "0.3"], "error: yolov8n-seg.yaml holds a Segment"),
+        (["prune", "yolov8n.yaml", "--ratio", "1.5"], "error: --ratio must be between 0 and 1 (exclusive), got 1.5"),
+        (["prune", "yolov8n.yaml", "--ratio", "0.3", "--method", "l7"], "error: unknown method 'l7'"),
+        (["prune", "yolov8n.yaml", "--target-macs", "0.001", "--imgsz", "64"], "error: could not reach 0.1%"),
+        (["prune", "yolov8n.yaml", "--ratio", "0.3", "--method", "taylor"], "error: --method taylor needs loss"),
+        (["prune", "yolov8n.yaml", "--ratio", "0.3", "--data", "no.yaml"], "error: dataset file not found: no.yaml"),
+        (["info", "model.onnx"], "error: model.onnx: expected a .pt checkpoint or a model .yaml"),
+    ],
+)
+def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, corrupt_pt, args, message):
+    out = tmp_path / "out"
+    args = [a.replace("{corrupt}", str(corrupt_pt)) for a in args]
+    if args[0] == "prune":
+        args += ["--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and lines[0].startswith(message.replace("{corrupt}", str(corrupt_pt))), result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_out_must_not_overwrite_input(tmp_path):
+    weights = tmp_path / "pruned.pt"
+    first = runner.invoke(app, ["prune", "yolov8n.yaml", "--ratio", "0.2", "--imgsz", "64", "--out", str(tmp_path)])
+    assert first.exit_code == 0, first.output
+    digest = sha256(weights)
+    again = runner.invoke(app, ["prune", str(weights), "--ratio", "0.2", "--imgsz", "64", "--out", str(tmp_path)])
+    assert again.exit_code == 1 and "would overwrite the input model" in again.stderr
+    assert sha256(weights) == digest
+
+
+@pytest.mark.parametrize("command", [[], ["prune"], ["info"]])
+def test_every_command_has_help(command):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_module_entry_point_runs():
+    done = subprocess.run([sys.executable, "-m", "yolo_prune", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "prune" in done.stdout

@@ -1,0 +1,3 @@
+from yolo_prune.cli import main
+
+main()

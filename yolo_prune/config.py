@@ -1,0 +1,54 @@
+"""`PruneConfig`: the one schema for what to prune and how, shared by the CLI and the Python API."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from yolo_prune.errors import ConfigError
+from yolo_prune.importance import get_criterion
+
+
+def _check_fraction(name: str, value: float | None) -> None:
+    if value is not None and not 0.0 < value < 1.0:
+        raise ConfigError(f"{name} must be between 0 and 1 (exclusive), got {value}")
+
+
+@dataclass
+class PruneConfig:
+    """Options for one structured prune; checked on construction.
+
+    Exactly one of `target_macs` (fraction of the original MACs to keep, e.g. 0.5) and `ratio` (fraction of channels to
+    remove from every prunable group) is set. `method` names an importance criterion (see `yolo_prune.importance`).
+    """
+
+    target_macs: float | None = None
+    ratio: float | None = None
+    method: str = "l2"
+    global_pruning: bool = False
+    round_to: int | None = None
+    imgsz: int = 640
+    max_layer_ratio: float = 0.9  # never remove more than this share of one layer's channels
+    tolerance: float = 0.01  # the MACs search stops within this fraction of the original MACs
+    data: str | None = None  # dataset YAML, for gradient-based criteria
+    grad_batches: int = 4  # batches of `data` whose loss gradients feed gradient-based criteria
+    batch: int = 8
+
+    def __post_init__(self) -> None:
+        if (self.target_macs is None) == (self.ratio is None):
+            raise ConfigError("give exactly one of --target-macs and --ratio")
+        _check_fraction("--target-macs", self.target_macs)
+        _check_fraction("--ratio", self.ratio)
+        criterion = get_criterion(self.method)
+        if criterion.needs_gradients and not self.data:
+            raise ConfigError(f"--method {self.method} needs loss gradients: pass --data DATA.yaml")
+        if self.round_to is not None and self.round_to < 1:
+            raise ConfigError(f"--round-to must be a positive integer, got {self.round_to}")
+        if self.imgsz < 32 or self.imgsz % 32:
+            raise ConfigError(f"--imgsz must be a positive multiple of 32, got {self.imgsz}")
+        if not 0.0 < self.max_layer_ratio < 1.0:
+            raise ConfigError(f"max_layer_ratio must be between 0 and 1, got {self.max_layer_ratio}")
+        if self.grad_batches < 1 or self.batch < 1:
+            raise ConfigError("grad_batches and batch must be at least 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,81 @@
+"""Load a detector from an Ultralytics checkpoint, an official model name or a model YAML.
+
+Loading goes through `ultralytics.YOLO`, so official names such as `yolov8n.pt` are downloaded when the machine is
+online, exactly as Ultralytics does it. Everything that can go wrong is turned into a one-line `YoloPruneError`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+from ultralytics.nn.modules.head import Detect
+from ultralytics.nn.tasks import DetectionModel
+
+from yolo_prune.errors import ModelLoadError, UnsupportedModelError
+
+SUPPORTED = "detection models with a plain Detect head (YOLOv8, YOLO11, YOLO26 and custom YAMLs of their blocks)"
+
+
+def _is_official_asset(name: str) -> bool:
+    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+
+    return name in GITHUB_ASSETS_NAMES
+
+
+def _check_source(source: str) -> None:
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix not in (".pt", ".yaml", ".yml"):
+        raise ModelLoadError(f"{source}: expected a .pt checkpoint or a model .yaml")
+    if path.exists():
+        if path.is_dir():
+            raise ModelLoadError(f"{source} is a directory, not a model file")
+        if path.stat().st_size == 0:
+            raise ModelLoadError(f"{source} is empty")
+        return
+    if suffix == ".pt" and (str(source) != path.name or not _is_official_asset(path.name)):
+        raise ModelLoadError(f"model file not found: {source}")
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an Ultralytics error, without its 'ERROR ❌' decoration."""
+    lines = str(error).strip().splitlines()
+    return re.sub(r"^(ERROR)?[\s❌️]*", "", lines[0]) if lines else type(error).__name__
+
+
+def load_model(source: str | Path) -> DetectionModel:
+    """Return the detector in `source` as an FP32 `DetectionModel` in eval mode on the CPU.
+
+    `source` is a checkpoint path, an official Ultralytics name (downloaded when online) or a model YAML (built with
+    random weights). The model keeps `names`, `stride`, `yaml` and `args`, so Ultralytics can use it as before.
+    """
+    from ultralytics import YOLO
+
+    source = str(source)
+    _check_source(source)
+    try:
+        wrapper = YOLO(source)
+    except NotImplementedError as e:  # Ultralytics' answer for RT-DETR YAMLs
+        raise UnsupportedModelError(
+            f"{source}: unsupported model ({_first_line(e)}); yolo_prune prunes {SUPPORTED}"
+        ) from e
+    except (FileNotFoundError, ConnectionError) as e:
+        raise ModelLoadError(f"cannot load {source}: {_first_line(e)}") from e
+    except (TypeError, RuntimeError, EOFError, ValueError, KeyError, AttributeError, OSError) as e:
+        raise ModelLoadError(f"cannot read {source}: not a valid Ultralytics model ({_first_line(e)})") from e
+    except Exception as e:  # pickle and YAML errors of many kinds: a corrupt file is still a one-line error
+        raise ModelLoadError(f"cannot read {source}: {type(e).__name__}: {_first_line(e)}") from e
+
+    model = wrapper.model
+    head = model.model[-1] if isinstance(model, DetectionModel) else None
+    if type(model) is not DetectionModel or type(head) is not Detect:
+        kind = type(head).__name__ if head is not None else type(model).__name__
+        raise UnsupportedModelError(f"{source} holds a {kind}, not a Detect head; yolo_prune prunes {SUPPORTED}")
+    if not isinstance(getattr(model, "args", None), dict):
+        model.args = dict(vars(model.args)) if hasattr(model, "args") else {}
+    model.args = dict(model.args)
+    model.pt_path = os.fspath(source) if source.endswith(".pt") else None
+    return model.float().eval().to(torch.device("cpu"))
