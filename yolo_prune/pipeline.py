@@ -1,25 +1,44 @@
 """The stages put together: what one CLI command or API call runs end to end.
 
-Each function takes paths and options, runs the stages in order (load -> prune -> ...), writes its run folder and
-returns the report it wrote. The stages themselves live in their own modules and know nothing of each other.
+`run_prune` runs load -> [validate] -> [sparse training] -> (prune -> [fine-tune] -> [validate]) x steps and writes
+one run folder:
+
+    DIR/state.json        what was asked and how far the run got (makes `--resume` possible)
+    DIR/sparse/           Ultralytics run of the sparse-training phase, if asked
+    DIR/step<k>/pruned.pt the model right after pruning step k
+    DIR/step<k>/train/    Ultralytics run of fine-tuning step k (weights/best.pt, last.pt, results.csv)
+    DIR/pruned.pt         the result: pruned, and fine-tuned when asked (FP32 Ultralytics checkpoint)
+    DIR/report.json       before/after MACs, params, mAP, per-layer widths, per-step history
+    DIR/widths.png, DIR/map_vs_macs.png
+
+The stages themselves live in their own modules and know nothing of each other.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
+from yolo_prune.atomic import write_text
 from yolo_prune.checkpoint import save_checkpoint
 from yolo_prune.config import PruneConfig
 from yolo_prune.cost import layer_table, measure
 from yolo_prune.datasets import batches, resolve_dataset
 from yolo_prune.errors import ConfigError
+from yolo_prune.finetune import FinetuneConfig, finetune, resume
 from yolo_prune.importance import get_criterion
 from yolo_prune.load import load_model
+from yolo_prune.plots import layer_widths, map_vs_macs
 from yolo_prune.prune import prune
 from yolo_prune.report import write_json
+from yolo_prune.surgery import make_prunable
+from yolo_prune.validate import validate
 
 LOGGER = logging.getLogger("yolo_prune")
+STATE = "state.json"
 
 
 def default_run_dir(model: str, root: str | Path = "runs/prune") -> Path:
@@ -43,32 +62,216 @@ def model_info(source: str, imgsz: int = 640) -> dict:
     }
 
 
-def run_prune(source: str, config: PruneConfig, out_dir: str | Path | None = None) -> dict:
-    """Load `source`, prune it as `config` says, write `pruned.pt` and `report.json` to `out_dir`; return the report."""
+def step_targets(target: float, steps: int) -> list[float]:
+    """MACs fractions after each of `steps` pruning steps, evenly spaced from 1.0 down to `target`."""
+    return [1.0 - (1.0 - target) * k / steps for k in range(1, steps + 1)]
+
+
+def step_epochs(epochs: int, steps: int) -> list[int]:
+    """Split an epoch budget over the steps; the last step gets the remainder."""
+    share = epochs // steps
+    return [share] * (steps - 1) + [epochs - share * (steps - 1)]
+
+
+def run_prune(
+    source: str,
+    config: PruneConfig,
+    out_dir: str | Path | None = None,
+    *,
+    train: FinetuneConfig | None = None,
+    steps: int = 1,
+    sparse_epochs: int = 0,
+    split: str = "val",
+) -> dict:
+    """Prune `source` as `config` says, optionally fine-tuning (`train`) after each of `steps` steps; return the report.
+
+    With `config.data`, mAP is measured on `split` before and after (and after every step). `sparse_epochs` trains
+    the unpruned model with a group-sparsity regulariser first. Writes the run folder described in the module doc.
+    """
     out = Path(out_dir) if out_dir is not None else default_run_dir(source)
-    weights = out / "pruned.pt"
-    if Path(source).exists() and weights.resolve() == Path(source).resolve():
+    if Path(source).exists() and (out / "pruned.pt").resolve() == Path(source).resolve():
         raise ConfigError(f"--out would overwrite the input model {source}; choose another folder")
-    data = resolve_dataset(config.data, splits=("train",)) if config.data else None
+    if steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {steps}")
+    if steps > 1 and config.target_macs is None:
+        raise ConfigError("--steps needs --target-macs (each step prunes to an intermediate MACs target)")
+    if (train is not None or sparse_epochs) and not config.data:
+        raise ConfigError("fine-tuning needs --data DATA.yaml")
+    if train is not None and train.epochs < steps:
+        raise ConfigError(f"--epochs ({train.epochs}) must be at least --steps ({steps})")
+    if sparse_epochs < 0:
+        raise ConfigError(f"--sparse-epochs must be 0 or more, got {sparse_epochs}")
+    if (out / STATE).exists():
+        raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
+    if config.data:
+        resolve_dataset(config.data, splits=("train", split) if train or sparse_epochs else (split,))
+
+    state = {
+        "source": str(source),
+        "config": config.to_dict(),
+        "train": train.to_dict() if train else None,
+        "steps": steps,
+        "sparse_epochs": sparse_epochs,
+        "split": split,
+        "history": [],
+    }
+    return _run(out, state)
+
+
+def resume_run(out_dir: str | Path) -> dict:
+    """Continue the run in `out_dir` where it stopped: finished steps are kept, an interrupted fine-tune resumes from
+    its `last.pt`, and nothing is pruned twice."""
+    out = Path(out_dir)
+    path = out / STATE
+    if not path.is_file():
+        raise ConfigError(f"nothing to resume: {path} not found")
+    state = json.loads(path.read_text())
+    if state.get("done"):
+        raise ConfigError(f"the run in {out} is finished; its result is {out / 'pruned.pt'}")
+    LOGGER.info(f"resuming {out} after {len(state['history'])} finished step(s)")
+    return _run(out, state)
+
+
+def _save_state(out: Path, state: dict) -> None:
+    write_text(out / STATE, json.dumps(state, indent=2, default=str) + "\n")
+
+
+def _measure_point(model, state: dict, label: str, base_macs: int) -> dict:
+    """Cost and (with data) mAP of `model`, as one point of the run's history."""
+    config, train = state["config"], state["train"] or {}
+    cost = measure(model, config["imgsz"])
+    point = {"label": label, **cost.to_dict(), "macs_fraction": cost.macs / base_macs}
+    if config["data"]:
+        LOGGER.info(f"validating {label} on '{state['split']}'")
+        metrics = validate(
+            model,
+            config["data"],
+            split=state["split"],
+            imgsz=config["imgsz"],
+            batch=train.get("batch", 16),
+            device=train.get("device", "cpu"),
+        )
+        point.update(map50=metrics["map50"], map50_95=metrics["map50_95"], per_class=metrics["per_class"])
+    return point
+
+
+def _run(out: Path, state: dict) -> dict:
+    config = PruneConfig(**state["config"])
+    train = FinetuneConfig(**state["train"]) if state["train"] else None
+    steps, source = state["steps"], state["source"]
+    out.mkdir(parents=True, exist_ok=True)
 
     LOGGER.info(f"loading {source}")
-    model = load_model(source)
-    gradient_batches = None
-    if get_criterion(config.method).needs_gradients:
+    original = load_model(source)
+    if "before" not in state:
+        state["before"] = _measure_point(original, state, "original", measure(original, config.imgsz).macs)
+        _save_state(out, state)
+    base_macs = state["before"]["macs"]
 
-        def gradient_batches():
-            return batches(data, "train", config.imgsz, config.batch, config.grad_batches)
+    teacher = None
+    if train is not None and train.distill:
+        teacher = source if str(source).endswith(".pt") else str(out / "teacher.pt")
+        if teacher != source and not Path(teacher).exists():
+            save_checkpoint(original, teacher, {"role": "distillation teacher"})
 
-    LOGGER.info(f"pruning with {config.method} importance")
-    pruned, result = prune(model, config, gradient_batches=gradient_batches)
+    current = original
+    if state["sparse_epochs"] and not state.get("sparse_done"):
+        sparse_model = copy.deepcopy(original)
+        make_prunable(sparse_model)
+        sparse_cfg = replace(train or FinetuneConfig(imgsz=config.imgsz), epochs=state["sparse_epochs"], distill=False)
+        last = out / "sparse" / "weights" / "last.pt"
+        LOGGER.info(f"sparse training for {state['sparse_epochs']} epoch(s)")
+        if last.exists():
+            result = resume(last, sparse=True)
+        else:
+            result = finetune(sparse_model, config.data, sparse_cfg, out / "sparse", source=str(source), sparse=True)
+        state["sparse_done"] = str(result.best)
+        _save_state(out, state)
+    if state.get("sparse_done"):
+        current = load_model(state["sparse_done"])
+
+    targets = step_targets(config.target_macs, steps) if config.target_macs is not None else [None]
+    epochs = step_epochs(train.epochs, steps) if train else [0] * steps
+    for k in range(len(state["history"]), steps):
+        step_dir = out / f"step{k + 1}"
+        if k > 0:
+            current = load_model(state["history"][k - 1]["weights"])
+        pruned_path = step_dir / "pruned.pt"
+        last = step_dir / "train" / "weights" / "last.pt"
+        if pruned_path.exists():
+            pruned = load_model(pruned_path)  # pruned before an interruption: never prune twice
+            prune_info = json.loads((step_dir / "prune.json").read_text())
+        else:
+            step_config = replace(config, target_macs=targets[k]) if targets[k] is not None else config
+            LOGGER.info(f"step {k + 1}/{steps}: pruning to {_target_text(step_config)} with {config.method}")
+            pruned, result = prune(
+                current, step_config, base_macs=base_macs, gradient_batches=_gradient_batches(step_config)
+            )
+            prune_info = result.to_dict()
+            save_checkpoint(pruned, pruned_path, {"config": step_config.to_dict(), "base_macs": base_macs})
+            write_json(step_dir / "prune.json", prune_info)
+        weights = pruned_path
+        if train is not None:
+            LOGGER.info(f"step {k + 1}/{steps}: fine-tuning for {epochs[k]} epoch(s)")
+            if last.exists():
+                ft = resume(last)
+            else:
+                ft = finetune(
+                    pruned,
+                    config.data,
+                    replace(train, epochs=epochs[k]),
+                    step_dir / "train",
+                    teacher=teacher,
+                    source=str(pruned_path),
+                )
+            weights = ft.best
+            pruned = load_model(weights)
+        point = _measure_point(pruned, state, f"step {k + 1}", base_macs)
+        state["history"].append({**point, "weights": str(weights), "prune": _prune_summary(prune_info)})
+        _save_state(out, state)
+        current = pruned
+
+    return _finish(out, state, original, current, config, base_macs)
+
+
+def _target_text(config: PruneConfig) -> str:
+    return f"{config.target_macs:.1%} MACs" if config.target_macs is not None else f"channel ratio {config.ratio}"
+
+
+def _gradient_batches(config: PruneConfig):
+    if not get_criterion(config.method).needs_gradients:
+        return None
+    data = resolve_dataset(config.data, splits=("train",))
+    return lambda: batches(data, "train", config.imgsz, config.batch, config.grad_batches)
+
+
+def _prune_summary(info: dict) -> dict:
+    return {k: info[k] for k in ("ratio", "macs_fraction", "trials", "seconds", "rewrites")}
+
+
+def _finish(out: Path, state: dict, original, final, config: PruneConfig, base_macs: int) -> dict:
+    weights = out / "pruned.pt"
+    save_checkpoint(final, weights, {"config": state["config"], "base_macs": base_macs, "source": state["source"]})
+    last_prune = json.loads((out / f"step{state['steps']}" / "prune.json").read_text())
+    after = {k: v for k, v in state["history"][-1].items() if k not in ("weights", "prune")}
+    before_layers, after_layers = layer_table(original), layer_table(final)
     report = {
-        "model": str(source),
-        "config": config.to_dict(),
-        "before": {**result.before.to_dict(), "layers": layer_table(model)},
-        "after": {**result.after.to_dict(), "layers": layer_table(pruned)},
-        "prune": result.to_dict(),
+        "model": state["source"],
+        "config": state["config"],
+        "train": state["train"],
+        "steps": state["steps"],
+        "sparse_epochs": state["sparse_epochs"],
+        "before": {**state["before"], "layers": before_layers},
+        "after": {**after, "layers": after_layers},
+        "history": [{k: v for k, v in h.items() if k != "per_class"} for h in state["history"]],
+        "prune": last_prune,
         "files": {"weights": str(weights), "report": str(out / "report.json")},
     }
-    save_checkpoint(pruned, weights, {"config": config.to_dict(), "base_macs": result.base_macs, "source": str(source)})
+    layer_widths(before_layers, after_layers, out / "widths.png", title=f"{Path(state['source']).name}: channels")
+    if "map50_95" in after:
+        points = [state["before"], *state["history"]]
+        report["files"]["map_vs_macs"] = str(map_vs_macs(points, out / "map_vs_macs.png"))
     write_json(out / "report.json", report)
+    state["done"] = True
+    _save_state(out, state)
     return report

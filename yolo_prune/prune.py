@@ -170,6 +170,10 @@ def prune(
     start = time.perf_counter()
     criterion = get_criterion(config.method)
     work = copy.deepcopy(model).float().eval()
+    # Tracing follows autograd: every parameter must require grad (checkpoints from Ultralytics' trainer come frozen).
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    for p in work.parameters():
+        p.requires_grad_(True)
     rewrites = make_prunable(work).counts
     before = measure(work, config.imgsz)
     base = base_macs or before.macs
@@ -214,6 +218,8 @@ def prune(
             )
 
     _check_outputs(work, best, config.imgsz)
+    for name, p in best.named_parameters():
+        p.requires_grad_(name not in frozen)
     result = PruneResult(
         before=before,
         after=best_cost,

@@ -80,3 +80,21 @@ LAYER_HEADERS = ("layer", "block", "out ch before", "out ch after", "params befo
 
 def write_json(path: str | Path, data: dict) -> None:
     write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def history_rows(report: dict) -> tuple[tuple[str, ...], list[list[object]]]:
+    """Headers and rows of the per-step table: the original, then every pruning step."""
+    points = [report["before"], *report["history"]]
+    headers = ("stage", "MACs %", "GMACs", "params (M)", "mAP50", "mAP50-95")
+    rows = [
+        [
+            p["label"],
+            round(100 * p["macs_fraction"], 1),
+            gmacs(p["macs"]),
+            millions(p["params"]),
+            p.get("map50"),
+            p.get("map50_95"),
+        ]
+        for p in points
+    ]
+    return headers, rows

@@ -1,0 +1,50 @@
+"""PNG figures for run folders (matplotlib, headless)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display here or on servers
+import matplotlib.pyplot as plt  # noqa: E402
+
+from yolo_prune.atomic import atomic_path  # noqa: E402
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def map_vs_macs(points: list[dict], path: str | Path, title: str = "") -> Path:
+    """mAP50-95 against the MACs fraction, one point per pruning step (plus the unpruned start), in order."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    xs = [100 * p["macs_fraction"] for p in points]
+    ys = [p["map50_95"] for p in points]
+    ax.plot(xs, ys, "o-", color="tab:blue")
+    for p, x, y in zip(points, xs, ys):
+        ax.annotate(p["label"], (x, y), textcoords="offset points", xytext=(4, 6), fontsize=8)
+    ax.set_xlabel("MACs (% of the original)")
+    ax.set_ylabel("mAP50-95")
+    ax.invert_xaxis()
+    ax.grid(alpha=0.3)
+    ax.set_title(title or "accuracy along the pruning schedule")
+    return _save(fig, path)
+
+
+def layer_widths(before: list[dict], after: list[dict], path: str | Path, title: str = "") -> Path:
+    """Output channels of every layer before and after pruning, side by side."""
+    rows = [(b, a) for b, a in zip(before, after) if b["out_channels"] is not None]
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(rows)), 4))
+    xs = range(len(rows))
+    ax.bar([x - 0.2 for x in xs], [b["out_channels"] for b, _ in rows], width=0.4, label="before", color="0.7")
+    ax.bar([x + 0.2 for x in xs], [a["out_channels"] for _, a in rows], width=0.4, label="after", color="tab:blue")
+    ax.set_xticks(list(xs), [f"{b['index']} {b['type']}" for b, _ in rows], rotation=70, fontsize=7)
+    ax.set_ylabel("output channels")
+    ax.legend()
+    ax.set_title(title or "channels per layer")
+    return _save(fig, path)
