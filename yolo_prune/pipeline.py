@@ -27,7 +27,7 @@ from yolo_prune.checkpoint import save_checkpoint
 from yolo_prune.config import PruneConfig
 from yolo_prune.cost import layer_table, measure
 from yolo_prune.datasets import batches, resolve_dataset
-from yolo_prune.errors import ConfigError
+from yolo_prune.errors import ConfigError, DataError
 from yolo_prune.finetune import FinetuneConfig, finetune, resume
 from yolo_prune.importance import get_criterion
 from yolo_prune.load import load_model
@@ -103,8 +103,12 @@ def run_prune(
         raise ConfigError(f"--sparse-epochs must be 0 or more, got {sparse_epochs}")
     if (out / STATE).exists():
         raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
+    LOGGER.info(f"loading {source}")
+    original = load_model(source)
     if config.data:
-        resolve_dataset(config.data, splits=("train", split) if train or sparse_epochs else (split,))
+        data = resolve_dataset(config.data, splits=("train", split) if train or sparse_epochs else (split,))
+        if data["nc"] != len(original.names):
+            raise DataError(f"the dataset has {data['nc']} classes but the model has {len(original.names)}")
 
     state = {
         "source": str(source),
@@ -115,7 +119,7 @@ def run_prune(
         "split": split,
         "history": [],
     }
-    return _run(out, state)
+    return _run(out, state, original)
 
 
 def resume_run(out_dir: str | Path) -> dict:
@@ -155,14 +159,14 @@ def _measure_point(model, state: dict, label: str, base_macs: int) -> dict:
     return point
 
 
-def _run(out: Path, state: dict) -> dict:
+def _run(out: Path, state: dict, original=None) -> dict:
     config = PruneConfig(**state["config"])
     train = FinetuneConfig(**state["train"]) if state["train"] else None
     steps, source = state["steps"], state["source"]
     out.mkdir(parents=True, exist_ok=True)
-
-    LOGGER.info(f"loading {source}")
-    original = load_model(source)
+    if original is None:
+        LOGGER.info(f"loading {source}")
+        original = load_model(source)
     if "before" not in state:
         state["before"] = _measure_point(original, state, "original", measure(original, config.imgsz).macs)
         _save_state(out, state)
@@ -274,4 +278,35 @@ def _finish(out: Path, state: dict, original, final, config: PruneConfig, base_m
     write_json(out / "report.json", report)
     state["done"] = True
     _save_state(out, state)
+    return report
+
+
+def run_train(source: str, data: str, train: FinetuneConfig, out_dir: str | Path, *, split: str = "val") -> dict:
+    """Train `source` as it is (any width, pruned or not; a YAML starts from random weights) on `data`.
+
+    The same trainer and recipe as the fine-tuning steps of `run_prune`: the control run of a benchmark (the unpruned
+    model given the same epochs), or the training of a baseline. Writes `out_dir/model.pt` and `report.json`.
+    """
+    out = Path(out_dir)
+    if (out / "report.json").exists():
+        raise ConfigError(f"{out} already holds a finished run; choose another --out")
+    resolve_dataset(data, splits=("train", split))
+    model = load_model(source)
+    last = out / "train" / "weights" / "last.pt"
+    LOGGER.info(f"training {source} for {train.epochs} epoch(s)")
+    result = resume(last) if last.exists() else finetune(model, data, train, out / "train", source=str(source))
+    trained = load_model(result.best)
+    weights = save_checkpoint(trained, out / "model.pt", {"trained_from": str(source), "train": train.to_dict()})
+    LOGGER.info(f"validating on '{split}'")
+    metrics = validate(trained, data, split=split, imgsz=train.imgsz, batch=train.batch, device=train.device)
+    report = {
+        "model": str(source),
+        "data": str(data),
+        "train": train.to_dict(),
+        "seconds": result.seconds,
+        **measure(trained, train.imgsz).to_dict(),
+        **metrics,
+        "files": {"weights": str(weights), "train_dir": str(result.save_dir)},
+    }
+    write_json(out / "report.json", report)
     return report

@@ -50,7 +50,6 @@ def validate(
             "save_json": False,
             "project": tmp,
             "name": "val",
-            "half": False,
             "workers": 0,
         }
         validator = DetectionValidator(args=args)

@@ -1,0 +1,149 @@
+"""Fine-tuning keeps the pruned network, runs resume after a kill, and `val` reproduces the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+from ultralytics.cfg import DEFAULT_CFG_DICT
+from ultralytics.nn.tasks import DetectionModel
+
+from yolo_prune import PruneConfig, load_model, measure, prune, save_checkpoint
+from yolo_prune.cli import app
+from yolo_prune.finetune import FinetuneConfig, finetune
+
+runner = CliRunner()
+IMGSZ = 64
+TRAIN = ["--imgsz", str(IMGSZ), "--batch", "4", "--workers", "0"]
+
+
+@pytest.fixture(scope="module")
+def two_class_model(tmp_path_factory) -> Path:
+    """A random-init yolov8n with the tiny dataset's two classes, saved as a checkpoint."""
+    torch.manual_seed(0)
+    model = DetectionModel("yolov8n.yaml", nc=2, verbose=False)
+    model.names = {0: "box", 1: "disc"}
+    model.args = dict(DEFAULT_CFG_DICT)
+    return save_checkpoint(model, tmp_path_factory.mktemp("model") / "v8n-2cls.pt")
+
+
+def test_finetune_keeps_pruned_macs(tmp_path, two_class_model, tiny_data):
+    pruned, result = prune(load_model(two_class_model), PruneConfig(target_macs=0.5, imgsz=IMGSZ))
+    config = FinetuneConfig(epochs=1, batch=4, imgsz=IMGSZ, workers=0)
+    done = finetune(pruned, str(tiny_data), config, tmp_path / "train")
+    trained = load_model(done.best)
+    assert measure(trained, IMGSZ).macs == result.after.macs
+    assert measure(trained, IMGSZ).params == result.after.params
+    # The trained weights moved: this was a real training of the pruned module, not a rebuilt full-width model.
+    assert not torch.equal(trained.model[0].conv.weight, pruned.model[0].conv.weight.to(torch.float32))
+
+
+def test_prune_finetune_report_and_val_reproduce_it(tmp_path, two_class_model, tiny_data):
+    out = tmp_path / "run"
+    args = ["prune", str(two_class_model), "--target-macs", "0.5", "--data", str(tiny_data), "--epochs", "2"]
+    result = runner.invoke(app, [*args, "--steps", "2", *TRAIN, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert [round(h["macs_fraction"], 2) for h in report["history"]] == [
+        pytest.approx(0.75, abs=0.03),
+        pytest.approx(0.50, abs=0.03),
+    ]
+    for side in ("before", "after"):
+        assert {"macs", "params", "map50", "map50_95"} <= set(report[side])
+    assert (out / "map_vs_macs.png").stat().st_size > 0 and (out / "widths.png").stat().st_size > 0
+    assert measure(load_model(out / "pruned.pt"), IMGSZ).macs == report["after"]["macs"]
+
+    val = runner.invoke(app, ["val", str(out / "pruned.pt"), "--data", str(tiny_data), *TRAIN[:4], "--json"])
+    assert val.exit_code == 0, val.output
+    metrics = json.loads(val.stdout)
+    assert metrics["map50_95"] == pytest.approx(report["after"]["map50_95"], abs=1e-6)
+    assert metrics["map50"] == pytest.approx(report["after"]["map50"], abs=1e-6)
+    assert [c["name"] for c in metrics["per_class"]] == ["box", "disc"]
+
+
+def test_resume_after_the_process_is_killed(tmp_path, two_class_model, tiny_data):
+    out = tmp_path / "run"
+    argv = ["prune", str(two_class_model), "--target-macs", "0.5", "--data", str(tiny_data), "--epochs", "30"]
+    env = {**os.environ, "YOLO_OFFLINE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "yolo_prune", *argv, *TRAIN, "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    last = out / "step1" / "train" / "weights" / "last.pt"
+    deadline = time.time() + 240
+    while not last.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # let the checkpoint write complete
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    pruned = out / "step1" / "pruned.pt"
+    pruned_mtime = pruned.stat().st_mtime_ns
+    assert not (out / "report.json").exists()
+
+    result = runner.invoke(app, ["prune", "--resume", str(out)])
+    assert result.exit_code == 0, result.output
+    assert pruned.stat().st_mtime_ns == pruned_mtime  # not pruned again
+    epochs = (out / "step1" / "train" / "results.csv").read_text().strip().splitlines()[1:]
+    assert len(epochs) == 30
+    report = json.loads((out / "report.json").read_text())
+    assert 0.47 <= report["after"]["macs_fraction"] <= 0.53
+    again = runner.invoke(app, ["prune", "--resume", str(out)])
+    assert again.exit_code == 1 and "is finished" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--epochs", "2"], "error: fine-tuning needs --data DATA.yaml"),
+        (["--distill"], "error: --distill needs fine-tuning: pass --epochs N"),
+        (["--steps", "2", "--data", "{data}", "--epochs", "2", "--ratio", "0.3"], "error: --steps needs --target-macs"),
+        (["--data", "{data}", "--epochs", "1", "--steps", "2"], "error: --epochs (1) must be at least --steps (2)"),
+    ],
+)
+def test_bad_training_options(tmp_path, tiny_data, extra, message):
+    extra = [e.replace("{data}", str(tiny_data)) for e in extra]
+    if "--ratio" not in extra:
+        extra += ["--target-macs", "0.5"]
+    result = runner.invoke(app, ["prune", "yolov8n.yaml", *extra, *TRAIN, "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_class_count_mismatch_is_reported(tmp_path, tiny_data):
+    out = tmp_path / "o"
+    result = runner.invoke(
+        app, ["prune", "yolov8n.yaml", "--ratio", "0.3", "--data", str(tiny_data), *TRAIN, "--out", str(out)]
+    )
+    assert result.exit_code == 1
+    assert "error: the dataset has 2 classes but the model has 80" in result.stderr
+    assert not out.exists()
+
+
+def test_missing_dataset_folder(tmp_path, two_class_model):
+    data = tmp_path / "data.yaml"
+    data.write_text(f"path: {tmp_path}\ntrain: images/train\nval: images/val\nnames:\n  0: a\n  1: b\n")
+    result = runner.invoke(app, ["val", str(two_class_model), "--data", str(data), "--imgsz", "64"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {data}:"), result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "model, message",
+    [("nope.pt", "error: model file not found: nope.pt"), ("m.txt", "error: m.txt: expected a .pt checkpoint")],
+)
+def test_val_bad_model(tiny_data, model, message):
+    result = runner.invoke(app, ["val", model, "--data", str(tiny_data)])
+    assert result.exit_code == 1 and result.stderr.startswith(message)
