@@ -41,7 +41,11 @@ def rows(args: argparse.Namespace) -> dict[str, list[str]]:
         "l2-iterative-3": [*prune, "--method", "l2", *ft, "--steps", "3", "--out", "{out}"],
         "l2-distill": [*prune, "--method", "l2", *ft, "--distill", "--out", "{out}"],
         "l2-global": [*prune, "--method", "l2", "--global", *ft, "--out", "{out}"],
+        "l2-sensitivity": [*prune, "--method", "l2", "--allocation", "sensitivity", *ft, "--out", "{out}"],
+        "unstructured-0.3": ["prune", args.weights, "--unstructured", "0.3", *common, *ft, "--out", "{out}"],
     }
+    if args.sensitivity:
+        table["l2-sensitivity"] += ["--sensitivity", args.sensitivity]
     return {name: table[name] for name in args.rows.split(",")}
 
 
@@ -67,7 +71,7 @@ def run_row(name: str, argv: list[str], out: Path) -> dict:
     else:
         report = json.loads((row_dir / "report.json").read_text())
         after = report["after"] if "after" in report else report
-        result = {k: after.get(k) for k in ("macs", "params", "map50", "map50_95")}
+        result = {k: after.get(k) for k in ("macs", "params", "map50", "map50_95", "latency_ms", "gzip_bytes")}
         if "before" in report:
             result["base_macs"] = report["before"]["macs"]
     result.update(command=command, wall_s=round(time.perf_counter() - start, 1))
@@ -105,6 +109,7 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=384)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--jobs", type=int, default=1, help="rows run at the same time")
+    parser.add_argument("--sensitivity", help="sensitivity.json for the l2-sensitivity row (else scanned in the run)")
     parser.add_argument(
         "--rows",
         default="baseline,control,l2-no-finetune,l2,taylor,bn,l2-iterative-3,l2-distill",

@@ -85,7 +85,7 @@ def test_backward_reaches_every_trainable_parameter(yaml):
 
 def test_global_pruning_reaches_target():
     model = _model("yolov8n.yaml")
-    pruned, result = prune(model, PruneConfig(target_macs=0.5, global_pruning=True, imgsz=IMGSZ))
+    pruned, result = prune(model, PruneConfig(target_macs=0.5, allocation="global", imgsz=IMGSZ))
     assert 0.47 <= result.macs_fraction <= 0.53
 
 

@@ -7,6 +7,10 @@ from dataclasses import asdict, dataclass
 from yolo_prune.errors import ConfigError
 from yolo_prune.importance import get_criterion
 
+# uniform: every group loses the same share of its channels; global: channels ranked across all groups by normalised
+# importance; sensitivity: per-group shares from a sensitivity scan (see yolo_prune.sensitivity).
+ALLOCATIONS = ("uniform", "global", "sensitivity")
+
 
 def _check_fraction(name: str, value: float | None) -> None:
     if value is not None and not 0.0 < value < 1.0:
@@ -24,7 +28,8 @@ class PruneConfig:
     target_macs: float | None = None
     ratio: float | None = None
     method: str = "l2"
-    global_pruning: bool = False
+    allocation: str = "uniform"  # how the channel budget is spread over groups: see ALLOCATIONS
+    sensitivity: str | None = None  # sensitivity.json for allocation "sensitivity" (else scanned on the fly)
     round_to: int | None = None
     imgsz: int = 640
     max_layer_ratio: float = 0.9  # never remove more than this share of one layer's channels
@@ -41,6 +46,12 @@ class PruneConfig:
         criterion = get_criterion(self.method)
         if criterion.needs_gradients and not self.data:
             raise ConfigError(f"--method {self.method} needs loss gradients: pass --data DATA.yaml")
+        if self.allocation not in ALLOCATIONS:
+            raise ConfigError(f"unknown allocation '{self.allocation}'; choose one of: {', '.join(ALLOCATIONS)}")
+        if self.allocation == "sensitivity" and self.ratio is not None:
+            raise ConfigError("--allocation sensitivity needs --target-macs")
+        if self.allocation == "sensitivity" and not (self.sensitivity or self.data):
+            raise ConfigError("--allocation sensitivity needs --sensitivity FILE or --data DATA.yaml to scan")
         if self.round_to is not None and self.round_to < 1:
             raise ConfigError(f"--round-to must be a positive integer, got {self.round_to}")
         if self.imgsz < 32 or self.imgsz % 32:

@@ -156,18 +156,18 @@ def finetune(
     *,
     teacher: str | None = None,
     source: str = "pruned.pt",
-    sparse: bool = False,
+    trainer_class: type[PrunedDetectionTrainer] = PrunedDetectionTrainer,
 ) -> FinetuneResult:
     """Train `model` (pruned, kept as it is) on `data` with Ultralytics' trainer; results go to `save_dir`.
 
     With `config.distill`, `teacher` (a checkpoint path, typically the unpruned model) guides the training through
     Ultralytics' native distillation (`distill_model`, `dis`). `source` names the checkpoint `model` came from.
-    With `sparse`, trains with the group-sparsity regulariser of `SparseDetectionTrainer` (before pruning).
+    `trainer_class` picks the training flavour: `SparseDetectionTrainer` for sparse training before pruning,
+    `yolo_prune.unstructured.MaskedDetectionTrainer` to hold the zeros of an unstructured model.
     """
     if config.distill and not teacher:
         raise ConfigError("--distill needs a teacher checkpoint")
     save_dir = Path(save_dir)
-    trainer_class = SparseDetectionTrainer if sparse else PrunedDetectionTrainer
     trainer = trainer_class(overrides=train_args(config, data, save_dir, teacher, source))
     model_nc, data_nc = len(model.names), trainer.data["nc"]
     if model_nc != data_nc:
@@ -176,12 +176,11 @@ def finetune(
     return _run(trainer)
 
 
-def resume(last: str | Path, *, sparse: bool = False) -> FinetuneResult:
+def resume(last: str | Path, *, trainer_class: type[PrunedDetectionTrainer] = PrunedDetectionTrainer) -> FinetuneResult:
     """Continue an interrupted fine-tune from its `last.pt`, with the pruned module it holds."""
     last = Path(last)
     if not last.is_file():
         raise ConfigError(f"nothing to resume: {last} not found")
-    trainer_class = SparseDetectionTrainer if sparse else PrunedDetectionTrainer
     trainer = trainer_class(overrides={"resume": str(last)})
     return _run(trainer)
 

@@ -28,12 +28,13 @@ from yolo_prune.config import PruneConfig
 from yolo_prune.cost import layer_table, measure
 from yolo_prune.datasets import batches, resolve_dataset
 from yolo_prune.errors import ConfigError, DataError
-from yolo_prune.finetune import FinetuneConfig, finetune, resume
+from yolo_prune.finetune import FinetuneConfig, SparseDetectionTrainer, finetune, resume
 from yolo_prune.importance import get_criterion
 from yolo_prune.load import load_model
 from yolo_prune.plots import layer_widths, map_vs_macs
 from yolo_prune.prune import prune
 from yolo_prune.report import write_json
+from yolo_prune.sensitivity import allocate
 from yolo_prune.surgery import make_prunable
 from yolo_prune.validate import validate
 
@@ -186,14 +187,22 @@ def _run(out: Path, state: dict, original=None) -> dict:
         last = out / "sparse" / "weights" / "last.pt"
         LOGGER.info(f"sparse training for {state['sparse_epochs']} epoch(s)")
         if last.exists():
-            result = resume(last, sparse=True)
+            result = resume(last, trainer_class=SparseDetectionTrainer)
         else:
-            result = finetune(sparse_model, config.data, sparse_cfg, out / "sparse", source=str(source), sparse=True)
+            result = finetune(
+                sparse_model,
+                config.data,
+                sparse_cfg,
+                out / "sparse",
+                source=str(source),
+                trainer_class=SparseDetectionTrainer,
+            )
         state["sparse_done"] = str(result.best)
         _save_state(out, state)
     if state.get("sparse_done"):
         current = load_model(state["sparse_done"])
 
+    table = _sensitivity_table(out, state, current) if config.allocation == "sensitivity" else None
     targets = step_targets(config.target_macs, steps) if config.target_macs is not None else [None]
     epochs = step_epochs(train.epochs, steps) if train else [0] * steps
     for k in range(len(state["history"]), steps):
@@ -208,8 +217,13 @@ def _run(out: Path, state: dict, original=None) -> dict:
         else:
             step_config = replace(config, target_macs=targets[k]) if targets[k] is not None else config
             LOGGER.info(f"step {k + 1}/{steps}: pruning to {_target_text(step_config)} with {config.method}")
+            allocation = (lambda share: allocate(table, share)) if table else None
             pruned, result = prune(
-                current, step_config, base_macs=base_macs, gradient_batches=_gradient_batches(step_config)
+                current,
+                step_config,
+                base_macs=base_macs,
+                gradient_batches=_gradient_batches(step_config),
+                allocation=allocation,
             )
             prune_info = result.to_dict()
             save_checkpoint(pruned, pruned_path, {"config": step_config.to_dict(), "base_macs": base_macs})
@@ -236,6 +250,35 @@ def _run(out: Path, state: dict, original=None) -> dict:
         current = pruned
 
     return _finish(out, state, original, current, config, base_macs)
+
+
+def _sensitivity_table(out: Path, state: dict, model) -> dict:
+    """The table for allocation 'sensitivity': the given file, or a loss scan of `model` saved in the run."""
+    from yolo_prune.objective import detection_loss
+    from yolo_prune.plots import sensitivity_heatmap
+    from yolo_prune.sensitivity import scan
+
+    given = state["config"].get("sensitivity")
+    if given:
+        path = Path(given)
+        if not path.is_file():
+            raise ConfigError(f"sensitivity table not found: {given}")
+        try:
+            table = json.loads(path.read_text())
+            table["groups"], table["ratios"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"{given} is not a sensitivity table ({type(e).__name__})") from e
+        return table
+    config = PruneConfig(**state["config"])
+    data = resolve_dataset(config.data, splits=("train",))
+    fixed = list(batches(data, "train", config.imgsz, config.batch, config.grad_batches))
+    LOGGER.info("scanning sensitivity (detection loss on the train split) for the allocation")
+    table = scan(model, lambda m: detection_loss(m, fixed), imgsz=config.imgsz)
+    write_json(out / "sensitivity.json", table)
+    sensitivity_heatmap(table, out / "sensitivity.png")
+    state["config"]["sensitivity"] = str(out / "sensitivity.json")
+    _save_state(out, state)
+    return table
 
 
 def _target_text(config: PruneConfig) -> str:
@@ -307,6 +350,138 @@ def run_train(source: str, data: str, train: FinetuneConfig, out_dir: str | Path
         **measure(trained, train.imgsz).to_dict(),
         **metrics,
         "files": {"weights": str(weights), "train_dir": str(result.save_dir)},
+    }
+    write_json(out / "report.json", report)
+    return report
+
+
+def run_sensitivity(
+    source: str,
+    data: str | None,
+    *,
+    ratios: tuple[float, ...] = (0.25, 0.5, 0.75),
+    metric: str = "loss",
+    batches_count: int = 4,
+    imgsz: int = 640,
+    batch: int = 8,
+    out_dir: str | Path | None = None,
+) -> dict:
+    """Scan every dependency group of `source` at `ratios` and write `sensitivity.json` and `sensitivity.png`.
+
+    `metric="loss"`: detection loss on the first `batches_count` batches of the train split (fast; no augmentation);
+    `metric="map"`: mAP50-95 on the val split (slow: one validation per group and ratio).
+    """
+    from yolo_prune.objective import detection_loss
+    from yolo_prune.plots import sensitivity_heatmap
+    from yolo_prune.sensitivity import scan
+
+    if not data:
+        raise ConfigError(f"the sensitivity scan measures {metric} on a dataset: pass --data DATA.yaml")
+    if metric not in ("loss", "map"):
+        raise ConfigError(f"unknown metric '{metric}'; choose loss or map")
+    if batches_count < 1:
+        raise ConfigError(f"--batches must be at least 1, got {batches_count}")
+    for r in ratios:
+        if not 0.0 < r < 1.0:
+            raise ConfigError(f"--ratios must be between 0 and 1 (exclusive), got {r}")
+    out = Path(out_dir) if out_dir is not None else default_run_dir(source, "runs/sensitivity")
+    dataset = resolve_dataset(data, splits=("train", "val"))
+    model = load_model(source)
+    if dataset["nc"] != len(model.names):
+        raise DataError(f"the dataset has {dataset['nc']} classes but the model has {len(model.names)}")
+    if metric == "loss":
+        fixed = list(batches(dataset, "train", imgsz, batch, batches_count))
+
+        def evaluate(m) -> float:
+            return detection_loss(m, fixed)
+    else:
+
+        def evaluate(m) -> float:
+            return validate(m, data, split="val", imgsz=imgsz, batch=batch)["map50_95"]
+
+    LOGGER.info(f"scanning {source}: metric {metric}, ratios {', '.join(map(str, ratios))}")
+    table = scan(model, evaluate, ratios=tuple(ratios), imgsz=imgsz, higher_is_better=metric == "map")
+    table.update(model=str(source), data=str(data), metric=metric, batches=batches_count, batch=batch)
+    write_json(out / "sensitivity.json", table)
+    sensitivity_heatmap(table, out / "sensitivity.png")
+    table["files"] = {"table": str(out / "sensitivity.json"), "plot": str(out / "sensitivity.png")}
+    return table
+
+
+def run_unstructured(
+    source: str,
+    amount: float,
+    out_dir: str | Path | None = None,
+    *,
+    data: str | None = None,
+    train: FinetuneConfig | None = None,
+    imgsz: int = 640,
+    split: str = "val",
+    latency_runs: int = 30,
+) -> dict:
+    """Zero the `amount` smallest conv weights of `source` (global L1), optionally fine-tune holding the zeros, and
+    report what that buys: sparsity, MACs (unchanged), onnxruntime latency (unchanged) and gzip-compressed size."""
+    import tempfile
+
+    from yolo_prune.bench import bench
+    from yolo_prune.unstructured import PLAIN_SENTENCE, MaskedDetectionTrainer, gzip_size, sparsify, sparsity
+
+    out = Path(out_dir) if out_dir is not None else default_run_dir(source)
+    if train is not None and not data:
+        raise ConfigError("fine-tuning needs --data DATA.yaml")
+    if (out / "report.json").exists():
+        raise ConfigError(f"{out} already holds a finished run; choose another --out")
+    original = load_model(source)
+    if data:
+        dataset = resolve_dataset(data, splits=("train", split) if train else (split,))
+        if dataset["nc"] != len(original.names):
+            raise DataError(f"the dataset has {dataset['nc']} classes but the model has {len(original.names)}")
+    sparse = sparsify(original, amount)
+
+    if train is not None:
+        LOGGER.info(f"fine-tuning for {train.epochs} epoch(s), holding the zeros")
+        last = out / "train" / "weights" / "last.pt"
+        if last.exists():
+            result = resume(last, trainer_class=MaskedDetectionTrainer)
+        else:
+            result = finetune(
+                sparse, data, train, out / "train", source=str(source), trainer_class=MaskedDetectionTrainer
+            )
+        sparse = load_model(result.best)
+    weights = save_checkpoint(sparse, out / "pruned.pt", {"unstructured": amount, "source": str(source)})
+
+    def describe(model, path: Path) -> dict:
+        cost = measure(model, imgsz)
+        measured = sparsity(model)
+        nonzero = sum(int((p != 0).sum()) for p in model.parameters())
+        info = {
+            **cost.to_dict(),
+            "nonzero_params": nonzero,
+            "sparsity": measured["overall"],
+            "file_bytes": path.stat().st_size,
+            "gzip_bytes": gzip_size(path),
+        }
+        if data:
+            metrics = validate(model, data, split=split, imgsz=imgsz, batch=train.batch if train else 16)
+            info.update(map50=metrics["map50"], map50_95=metrics["map50_95"])
+        return info, measured["layers"]
+
+    with tempfile.TemporaryDirectory(prefix="yolo_prune_") as tmp:
+        original_path = save_checkpoint(original, Path(tmp) / "original.pt")
+        before, _ = describe(original, original_path)
+        after, layers = describe(sparse, weights)
+        LOGGER.info("timing both models in onnxruntime")
+        rows = bench([original_path, weights], imgsz=imgsz, runs=latency_runs)
+    before["latency_ms"], after["latency_ms"] = rows[0].median_ms, rows[1].median_ms
+    report = {
+        "model": str(source),
+        "unstructured": amount,
+        "train": train.to_dict() if train else None,
+        "before": before,
+        "after": after,
+        "layers": layers,
+        "note": PLAIN_SENTENCE,
+        "files": {"weights": str(weights), "report": str(out / "report.json")},
     }
     write_json(out / "report.json", report)
     return report

@@ -48,3 +48,20 @@ def layer_widths(before: list[dict], after: list[dict], path: str | Path, title:
     ax.legend()
     ax.set_title(title or "channels per layer")
     return _save(fig, path)
+
+
+def sensitivity_heatmap(table: dict, path: str | Path, top: int = 60) -> Path:
+    """Heat map of the drop per group (rows, in network order) and ratio (columns)."""
+    import numpy as np
+
+    groups = table["groups"][:top]
+    ratios = table["ratios"]
+    values = np.array([[g["drop"][str(r)] for r in ratios] for g in groups])
+    fig, ax = plt.subplots(figsize=(4 + 0.6 * len(ratios), max(4, 0.18 * len(groups))))
+    image = ax.imshow(values, aspect="auto", cmap="magma_r")
+    ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
+    ax.set_yticks(range(len(groups)), [g["group"].removesuffix(".conv") for g in groups], fontsize=6)
+    ax.set_xlabel("share of the group's channels removed")
+    fig.colorbar(image, ax=ax, label="drop (" + ("mAP" if table.get("higher_is_better") else "loss increase") + ")")
+    ax.set_title("sensitivity per dependency group")
+    return _save(fig, path)

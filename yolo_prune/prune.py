@@ -31,6 +31,7 @@ from yolo_prune.config import PruneConfig
 from yolo_prune.cost import ModelCost, conv_widths, example_input, measure
 from yolo_prune.errors import TargetUnreachableError
 from yolo_prune.importance import get_criterion
+from yolo_prune.objective import detection_loss
 from yolo_prune.surgery import make_prunable
 
 LOGGER = logging.getLogger("yolo_prune")
@@ -112,15 +113,31 @@ def _copy_with_grads(model: nn.Module) -> nn.Module:
     return clone
 
 
-def _prune_copy(model: nn.Module, ratio: float, config: PruneConfig, importance: tp.importance.Importance) -> nn.Module:
-    """Return a copy of `model` with `ratio` of the channels of every prunable group removed."""
+def _prune_copy(
+    model: nn.Module,
+    ratio: float,
+    config: PruneConfig,
+    importance: tp.importance.Importance,
+    group_ratios: dict[str, float] | None = None,
+) -> nn.Module:
+    """Return a copy of `model` with `ratio` of the channels of every prunable group removed.
+
+    With `group_ratios` (root conv name -> ratio), each named group loses its own share instead (capped at
+    `config.max_layer_ratio`) and the other groups keep their channels.
+    """
     clone = _copy_with_grads(model)
+    ratio_dict = None
+    if group_ratios is not None:
+        modules = dict(clone.named_modules())
+        cap = config.max_layer_ratio
+        ratio_dict = {modules[n]: min(r, cap) for n, r in group_ratios.items() if r > 0 and n in modules}
     pruner = tp.pruner.MetaPruner(
         clone,
         example_input(clone, config.imgsz),
         importance=importance,
-        pruning_ratio=ratio,
-        global_pruning=config.global_pruning,
+        pruning_ratio=0.0 if group_ratios is not None else ratio,
+        pruning_ratio_dict=ratio_dict,
+        global_pruning=config.allocation == "global",
         max_pruning_ratio=config.max_layer_ratio,
         round_to=config.round_to,
         ignored_layers=unprunable_layers(clone),
@@ -132,20 +149,27 @@ def _prune_copy(model: nn.Module, ratio: float, config: PruneConfig, importance:
     return clone
 
 
-def _next_ratio(trials: list[tuple[float, int]], target: int, current_macs: int, cap: float) -> float:
-    """Interpolate the channel ratio expected to land on `target` MACs from the trials so far.
+def _next_ratio(
+    trials: list[tuple[float, int]], target: int, current_macs: int, cap: float, linear: bool = False
+) -> float:
+    """Interpolate the search variable expected to land on `target` MACs from the trials so far.
 
-    MACs shrink roughly with the square of the kept width, so the interpolation runs on sqrt(MACs).
+    For a channel ratio, MACs shrink roughly with the square of the kept width, so the interpolation runs on
+    sqrt(MACs). For a MACs budget (`linear`), MACs shrink roughly linearly with it.
     """
+    f = (lambda v: float(v)) if linear else math.sqrt
     below = [t for t in trials if t[1] <= target]
     above = [t for t in trials if t[1] > target] + [(0.0, current_macs)]
-    lo = max(above, key=lambda t: t[0])  # largest ratio still above the target
+    lo = max(above, key=lambda t: t[0])  # largest value still above the target
     if not below:
-        # Extrapolate from the best point above through (ratio 1, 0 MACs), capped at the layer limit.
-        guess = 1.0 - (1.0 - lo[0]) * math.sqrt(target / lo[1])
+        if linear:  # extrapolate along the line through (0, current) and the best point above
+            slope = (1.0 - lo[1] / current_macs) / lo[0] if lo[0] > 0 else 1.0
+            guess = (1.0 - target / current_macs) / max(slope, 1e-3)
+        else:  # extrapolate from the best point above through (ratio 1, 0 MACs)
+            guess = 1.0 - (1.0 - lo[0]) * math.sqrt(target / lo[1])
         return min(guess, cap)
-    hi = min(below, key=lambda t: t[0])  # smallest ratio already below
-    s_lo, s_hi, s_t = math.sqrt(lo[1]), math.sqrt(hi[1]), math.sqrt(target)
+    hi = min(below, key=lambda t: t[0])  # smallest value already below
+    s_lo, s_hi, s_t = f(lo[1]), f(hi[1]), f(target)
     if s_lo == s_hi:
         return (lo[0] + hi[0]) / 2
     guess = lo[0] + (hi[0] - lo[0]) * (s_lo - s_t) / (s_lo - s_hi)
@@ -160,12 +184,14 @@ def prune(
     *,
     base_macs: int | None = None,
     gradient_batches: Callable[[], Iterable[dict]] | None = None,
+    allocation: Callable[[float], dict[str, float]] | None = None,
 ) -> tuple[nn.Module, PruneResult]:
     """Prune `model` as `config` says and return the pruned copy with a `PruneResult`. `model` is not modified.
 
     `base_macs` is what `config.target_macs` is a fraction of (default: this model's MACs; an iterative schedule
     passes the original's). `gradient_batches` yields Ultralytics training batches for criteria that need loss
-    gradients (`taylor`).
+    gradients (`taylor`). For `config.allocation == "sensitivity"`, `allocation` maps a share of MACs to save to
+    per-group ratios (root conv name -> ratio; see `sensitivity.allocate`), and the search runs over that share.
     """
     start = time.perf_counter()
     criterion = get_criterion(config.method)
@@ -180,12 +206,21 @@ def prune(
     if criterion.needs_gradients:
         if gradient_batches is None:
             raise TargetUnreachableError(f"method '{config.method}' needs data batches for its gradients")
-        _accumulate_loss_gradients(work, gradient_batches())
+        work.zero_grad(set_to_none=True)
+        detection_loss(work, gradient_batches(), backward=True)
     importance = criterion.factory()
+    by_budget = config.allocation == "sensitivity"
+    if by_budget and allocation is None:
+        raise TargetUnreachableError("allocation 'sensitivity' needs per-group ratios from a sensitivity table")
+
+    def candidate_for(x: float) -> nn.Module:
+        if by_budget:
+            return _prune_copy(work, 0.0, config, importance, allocation(x))
+        return _prune_copy(work, x, config, importance)
 
     trials: list[dict] = []
     if config.ratio is not None:
-        best = _prune_copy(work, config.ratio, config, importance)
+        best = candidate_for(config.ratio)
         best_cost, best_ratio = measure(best, config.imgsz), config.ratio
         trials.append({"ratio": best_ratio, "macs": best_cost.macs, "macs_fraction": best_cost.macs / base})
     else:
@@ -197,14 +232,16 @@ def prune(
             )
         best, best_cost, best_ratio, points = None, None, 0.0, []
         for _ in range(MAX_TRIALS):
-            ratio = _next_ratio(points, target, before.macs, config.max_layer_ratio)
+            cap = 1.0 if by_budget else config.max_layer_ratio
+            ratio = _next_ratio(points, target, before.macs, cap, linear=by_budget)
             if any(abs(ratio - r) < 1e-4 for r, _ in points):
                 break  # the search cannot move any more (e.g. channel rounding makes MACs a step function)
-            candidate = _prune_copy(work, ratio, config, importance)
+            candidate = candidate_for(ratio)
             cost = measure(candidate, config.imgsz)
             points.append((ratio, cost.macs))
             trials.append({"ratio": round(ratio, 5), "macs": cost.macs, "macs_fraction": cost.macs / base})
-            LOGGER.info(f"  trial {len(trials)}: channel ratio {ratio:.4f} -> {cost.macs / base:.2%} of base MACs")
+            what = "MACs budget" if by_budget else "channel ratio"
+            LOGGER.info(f"  trial {len(trials)}: {what} {ratio:.4f} -> {cost.macs / base:.2%} of base MACs")
             if best is None or abs(cost.macs - target) < abs(best_cost.macs - target):
                 best, best_cost, best_ratio = candidate, cost, ratio
             if abs(cost.macs - target) <= config.tolerance * base:
@@ -231,6 +268,10 @@ def prune(
         rewrites=rewrites,
         seconds=time.perf_counter() - start,
         base_macs=base,
+        extra={
+            "allocation": config.allocation,
+            **({"group_ratios": allocation(best_ratio)} if by_budget else {}),
+        },
     )
     return best, result
 
@@ -243,32 +284,3 @@ def _check_outputs(original: nn.Module, pruned: nn.Module, imgsz: int) -> None:
         got = [t.shape for t in head_outputs(pruned, x)]
     if want != got:
         raise RuntimeError(f"pruning changed the head's output shapes from {want} to {got}")
-
-
-def _accumulate_loss_gradients(model: nn.Module, batches: Iterable[dict]) -> None:
-    """Sum the detection-loss gradients of `batches` into the parameters' `.grad` (BatchNorm stays in eval mode)."""
-    from ultralytics.cfg import get_cfg
-
-    model.zero_grad(set_to_none=True)
-    frozen = [p for p in model.parameters() if not p.requires_grad]  # e.g. the fixed DFL conv
-    for p in frozen:
-        p.requires_grad_(True)
-    # Ultralytics' loss reads its gains from `model.args` as a namespace; checkpoints store a dict (or nothing).
-    saved_args = getattr(model, "args", None)
-    gains = {k: v for k, v in dict(saved_args or {}).items() if k in ("box", "cls", "dfl")}
-    model.args = get_cfg(overrides=gains)
-    model.criterion = None
-    try:
-        for batch in batches:
-            batch = dict(batch)
-            batch["img"] = batch["img"].float() / 255
-            loss, _ = model.loss(batch)
-            loss.sum().backward()
-    finally:
-        if saved_args is None:
-            del model.args
-        else:
-            model.args = saved_args
-        model.criterion = None
-        for p in frozen:
-            p.requires_grad_(False)

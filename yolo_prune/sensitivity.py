@@ -1,0 +1,227 @@
+"""Sensitivity analysis: how much the detection loss (or mAP) moves when one dependency group loses channels.
+
+A group is exactly what the pruner removes together (torch-pruning's dependency group, named after its root conv).
+Scanning every group at several ratios would need a fresh dependency graph per trial if channels were really
+removed. Instead each trial *masks* the channels: it zeroes the input-channel weights of every conv that consumes
+them, which is what removal does to the network's function (the producers' outputs are then read by nobody), and
+the weights are put back afterwards. The weakest channels by L2 norm are the ones masked, as `l2` pruning would pick.
+
+`allocate()` turns the table into per-group ratios that save a MACs budget with the smallest predicted drop.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from yolo_prune.cost import example_input, measure
+from yolo_prune.errors import ConfigError
+from yolo_prune.prune import head_outputs, unprunable_layers
+from yolo_prune.surgery import make_prunable
+
+LOGGER = logging.getLogger("yolo_prune")
+
+
+@dataclass
+class Group:
+    """One prunable dependency group: its root conv, the layers it touches, and its channel count."""
+
+    name: str
+    layers: list[str]
+    channels: int
+    macs_per_channel: int  # MACs removed per channel of this group (convs only, additive estimate)
+
+
+def _conv_output_sizes(model: nn.Module, imgsz: int) -> dict[nn.Module, int]:
+    """Output H*W of every conv for one `imgsz` image (spatial sizes do not change with pruning)."""
+    sizes: dict[nn.Module, int] = {}
+    hooks = [
+        m.register_forward_hook(lambda mod, _i, out: sizes.__setitem__(mod, out.shape[-2] * out.shape[-1]))
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d)
+    ]
+    try:
+        with torch.no_grad():
+            model(example_input(model, imgsz))
+    finally:
+        for h in hooks:
+            h.remove()
+    return sizes
+
+
+def _consumers(DG: tp.DependencyGraph, group) -> list[nn.Conv2d]:
+    """Convs that read the group's channels as inputs (dense convs only; depthwise ones follow their producers)."""
+    return [
+        dep.target.module
+        for dep, _ in group
+        if DG.is_in_channel_pruning_fn(dep.handler)
+        and isinstance(dep.target.module, nn.Conv2d)
+        and dep.target.module.groups == 1
+    ]
+
+
+def _group_macs_per_channel(DG, group, hw: dict[nn.Module, int]) -> int:
+    macs = 0
+    for dep, _ in group:
+        m = dep.target.module
+        if not isinstance(m, nn.Conv2d) or m not in hw:
+            continue
+        k = m.kernel_size[0] * m.kernel_size[1] * hw[m]
+        if DG.is_out_channel_pruning_fn(dep.handler):
+            macs += k * (m.in_channels // m.groups)
+        elif m.groups == 1:
+            macs += k * m.out_channels
+    return macs
+
+
+def build_groups(model: nn.Module, imgsz: int) -> tuple[tp.DependencyGraph, list[tuple[Group, object]]]:
+    """Dependency graph of `model` (already made prunable) and its prunable groups with their full channel indices."""
+    for p in model.parameters():
+        p.requires_grad_(True)
+    DG = tp.DependencyGraph().build_dependency(model, example_input(model, imgsz), forward_fn=head_outputs)
+    hw = _conv_output_sizes(model, imgsz)
+    names = {m: n for n, m in model.named_modules()}
+    found = []
+    for group in DG.get_all_groups(ignored_layers=unprunable_layers(model), root_module_types=(nn.Conv2d,)):
+        root = group[0].dep.target.module
+        if root.out_channels < 2:
+            continue
+        layers = sorted({names[d.target.module] for d, _ in group if d.target.module in names})
+        found.append((Group(names[root], layers, root.out_channels, _group_macs_per_channel(DG, group, hw)), group))
+    return DG, found
+
+
+def _weakest_channels(group, count: int) -> list[int]:
+    scores = tp.importance.GroupMagnitudeImportance(p=2)(group)
+    return torch.argsort(scores)[:count].tolist()
+
+
+class _Masked:
+    """Context: zero the consumer weights that read the given root channels of a group; restore them on exit."""
+
+    def __init__(self, DG: tp.DependencyGraph, group, root_channels: list[int]):
+        self.consumers = set(_consumers(DG, group))
+        self.group = group
+        self.selected = set(root_channels)
+        self.saved: list[tuple[nn.Conv2d, list[int], torch.Tensor]] = []
+
+    def __enter__(self) -> _Masked:
+        for item in self.group:
+            m = item.dep.target.module
+            if m in self.consumers:
+                rows = [int(i) for i, root in zip(item.idxs, item.root_idxs) if int(root) in self.selected]
+                self.saved.append((m, rows, m.weight.data[:, rows].clone()))
+                m.weight.data[:, rows] = 0
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for m, rows, w in reversed(self.saved):
+            m.weight.data[:, rows] = w
+        self.saved.clear()
+
+
+def scan(
+    model: nn.Module,
+    evaluate: Callable[[nn.Module], float],
+    *,
+    ratios: tuple[float, ...] = (0.25, 0.5, 0.75),
+    imgsz: int = 640,
+    higher_is_better: bool = False,
+) -> dict:
+    """Prune (mask) each group alone at each ratio, measure `evaluate(model)`, restore; return the table.
+
+    `evaluate` returns the loss (lower is better) or mAP (`higher_is_better`). The drop is reported so that a larger
+    number always means more damage. `model` is not modified (the scan runs on a copy).
+    """
+    for r in ratios:
+        if not 0.0 < r < 1.0:
+            raise ConfigError(f"--ratios must be between 0 and 1 (exclusive), got {r}")
+    start = time.perf_counter()
+    work = copy.deepcopy(model).float().eval()
+    make_prunable(work)
+    total_macs = measure(work, imgsz).macs
+    DG, groups = build_groups(work, imgsz)
+    reference = evaluate(work)
+    state = {k: v.clone() for k, v in work.state_dict().items()}
+    rows = []
+    for n, (info, group) in enumerate(groups, 1):
+        drops = {}
+        for r in ratios:
+            count = int(info.channels * r)
+            if count < 1:
+                drops[str(r)] = 0.0
+                continue
+            with torch.no_grad(), _Masked(DG, group, _weakest_channels(group, count)):
+                value = evaluate(work)
+            drops[str(r)] = (reference - value) if higher_is_better else (value - reference)
+        rows.append(
+            {
+                "group": info.name,
+                "layers": info.layers,
+                "channels": info.channels,
+                "macs_share": info.macs_per_channel * info.channels / total_macs,
+                "drop": drops,
+            }
+        )
+        LOGGER.info(f"  [{n}/{len(groups)}] {info.name}: " + ", ".join(f"{r}: {d:+.4f}" for r, d in drops.items()))
+    restored = all(torch.equal(v, state[k]) for k, v in work.state_dict().items())
+    if not restored:  # masking must leave no trace; a failure here is a bug, not bad input
+        raise RuntimeError("the sensitivity scan did not restore the model exactly")
+    return {
+        "reference": reference,
+        "higher_is_better": higher_is_better,
+        "ratios": list(ratios),
+        "imgsz": imgsz,
+        "total_macs": total_macs,
+        "seconds": time.perf_counter() - start,
+        "groups": rows,
+    }
+
+
+def allocate(table: dict, macs_to_save: float) -> dict[str, float]:
+    """Per-group ratios (from 0 and the scanned ratios) saving at least `macs_to_save` (a fraction of the total MACs)
+    with the smallest predicted drop, by greedy marginal cost (drop per MAC saved), MACs savings taken as additive.
+
+    The last upgrade is taken fractionally (its ratio interpolated) so that the savings meet the budget exactly,
+    which makes the result a continuous function of the budget. Returns group name -> ratio (0 for groups left alone).
+    """
+    ratios = [0.0, *table["ratios"]]
+    choice = {g["group"]: 0 for g in table["groups"]}
+    by_name = {g["group"]: g for g in table["groups"]}
+
+    def cost(g: dict, i: int) -> tuple[float, float]:
+        r = ratios[i]
+        return (g["drop"][str(r)] if r else 0.0), g["macs_share"] * r
+
+    saved = 0.0
+    while saved < macs_to_save:
+        best, best_rate = None, None
+        for name, i in choice.items():
+            if i + 1 >= len(ratios):
+                continue
+            g = by_name[name]
+            (d0, s0), (d1, s1) = cost(g, i), cost(g, i + 1)
+            if s1 <= s0:
+                continue
+            rate = max(d1 - d0, 0.0) / (s1 - s0)
+            if best_rate is None or rate < best_rate:
+                best, best_rate = name, rate
+        if best is None:
+            break  # every group is at its largest scanned ratio
+        g = by_name[best]
+        step = cost(g, choice[best] + 1)[1] - cost(g, choice[best])[1]
+        if saved + step > macs_to_save:  # take only the part of this upgrade that the budget needs
+            lo = ratios[choice[best]]
+            result = {name: ratios[i] for name, i in choice.items()}
+            result[best] = lo + (ratios[choice[best] + 1] - lo) * (macs_to_save - saved) / step
+            return result
+        saved += step
+        choice[best] += 1
+    return {name: ratios[i] for name, i in choice.items()}
