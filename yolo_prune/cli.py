@@ -297,6 +297,27 @@ def val(
 
 
 @app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/demo"),
+    fast: Annotated[bool, typer.Option("--fast", help="A reduced run for CI (a couple of minutes).")] = False,
+) -> None:
+    """The whole pipeline offline: synthetic data, prune to 50% MACs, fine-tune, val, ONNX export, bench, report."""
+    from yolo_prune.demo import run_demo
+    from yolo_prune.report import render_table
+
+    try:
+        result = run_demo(out, fast=fast)
+    except YoloPruneError as e:
+        _fail(e)
+    rows = [
+        [s["model"], s["gmacs"], s["params_m"], s["map50"], s["map50_95"], s["latency_ms"], s["speedup"]]
+        for s in result["summary"]
+    ]
+    typer.echo(render_table(("model", "GMACs", "params (M)", "mAP50", "mAP50-95", "ORT ms", "speedup"), rows))
+    typer.echo(f"\n{result['seconds'] / 60:.1f} min; report: {out / 'report.md'}")
+
+
+@app.command()
 def info(
     model: ModelArg,
     imgsz: ImgszOpt = 640,
@@ -323,7 +344,7 @@ def synth(
     out: Annotated[Path, typer.Option("--out", help="Dataset folder; reused as is if made with the same options.")],
     n_train: Annotated[int, typer.Option("--train", help="Training images.")] = 320,
     n_val: Annotated[int, typer.Option("--val", help="Validation images.")] = 96,
-    imgsz: Annotated[int, typer.Option("--imgsz", help="Image side in pixels.")] = 160,
+    imgsz: Annotated[int, typer.Option("--imgsz", help="Image side in pixels.")] = 128,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same options give the same files.")] = 0,
 ) -> None:
     """Generate the seeded synthetic shapes dataset (YOLO layout, OUT/data.yaml) that the offline demo trains on."""

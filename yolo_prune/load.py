@@ -46,11 +46,12 @@ def _first_line(error: BaseException) -> str:
     return re.sub(r"^(ERROR)?[\s❌️]*", "", lines[0]) if lines else type(error).__name__
 
 
-def load_model(source: str | Path) -> DetectionModel:
+def load_model(source: str | Path, *, names: dict[int, str] | None = None) -> DetectionModel:
     """Return the detector in `source` as an FP32 `DetectionModel` in eval mode on the CPU.
 
     `source` is a checkpoint path, an official Ultralytics name (downloaded when online) or a model YAML (built with
-    random weights). The model keeps `names`, `stride`, `yaml` and `args`, so Ultralytics can use it as before.
+    random weights; `names` then sets its classes, e.g. a dataset's). The model keeps `names`, `stride`, `yaml` and
+    `args`, so Ultralytics can use it as before.
     """
     from ultralytics import YOLO
 
@@ -74,6 +75,10 @@ def load_model(source: str | Path) -> DetectionModel:
     if type(model) is not DetectionModel or type(head) is not Detect:
         kind = type(head).__name__ if head is not None else type(model).__name__
         raise UnsupportedModelError(f"{source} holds a {kind}, not a Detect head; yolo_prune prunes {SUPPORTED}")
+    if names is not None and source.endswith((".yaml", ".yml")) and dict(model.names) != dict(names):
+        args = getattr(model, "args", {})
+        model = DetectionModel(model.yaml, nc=len(names), verbose=False)
+        model.names, model.args = dict(names), args
     if not isinstance(getattr(model, "args", None), dict):
         model.args = dict(vars(model.args)) if hasattr(model, "args") else {}
     model.args = dict(model.args)

@@ -333,8 +333,10 @@ def run_train(source: str, data: str, train: FinetuneConfig, out_dir: str | Path
     out = Path(out_dir)
     if (out / "report.json").exists():
         raise ConfigError(f"{out} already holds a finished run; choose another --out")
-    resolve_dataset(data, splits=("train", split))
-    model = load_model(source)
+    dataset = resolve_dataset(data, splits=("train", split))
+    model = load_model(source, names=dataset["names"])  # a YAML is built with the dataset's classes
+    if len(model.names) != dataset["nc"]:
+        raise DataError(f"the dataset has {dataset['nc']} classes but the model has {len(model.names)}")
     last = out / "train" / "weights" / "last.pt"
     LOGGER.info(f"training {source} for {train.epochs} epoch(s)")
     result = resume(last) if last.exists() else finetune(model, data, train, out / "train", source=str(source))

@@ -65,3 +65,43 @@ def sensitivity_heatmap(table: dict, path: str | Path, top: int = 60) -> Path:
     fig.colorbar(image, ax=ax, label="drop (" + ("mAP" if table.get("higher_is_better") else "loss increase") + ")")
     ax.set_title("sensitivity per dependency group")
     return _save(fig, path)
+
+
+def predictions_side_by_side(
+    original: str | Path,
+    pruned: str | Path,
+    data: str | Path,
+    path: str | Path,
+    *,
+    imgsz: int = 640,
+    count: int = 4,
+    conf: float = 0.25,
+) -> Path:
+    """A few validation images with the boxes each model predicts: original on the left, pruned on the right.
+
+    Boxes are drawn with OpenCV rather than Ultralytics' annotator, which fetches a font on first use.
+    """
+    import cv2
+    from ultralytics import YOLO
+    from ultralytics.data.utils import check_det_dataset
+
+    val = Path(check_det_dataset(str(data), autodownload=False)["val"])
+    images = sorted(p for p in val.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:count]
+    fig, axes = plt.subplots(len(images), 2, figsize=(6, 3 * len(images)), squeeze=False)
+    palette = plt.get_cmap("tab10")
+    for col, (title, weights) in enumerate((("original", original), ("pruned", pruned))):
+        model = YOLO(str(weights))
+        for row, image in enumerate(images):
+            result = model.predict(str(image), imgsz=imgsz, conf=conf, verbose=False)[0]
+            canvas = cv2.cvtColor(result.orig_img, cv2.COLOR_BGR2RGB)
+            for xyxy, cls in zip(result.boxes.xyxy.tolist(), result.boxes.cls.tolist()):
+                color = tuple(int(255 * c) for c in palette(int(cls) % 10)[:3])
+                x1, y1, x2, y2 = (int(v) for v in xyxy)
+                cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 1)
+                cv2.putText(canvas, result.names[int(cls)][:3], (x1, max(y1 - 2, 8)), 0, 0.3, color, 1)
+            ax = axes[row][col]
+            ax.imshow(canvas)
+            ax.set_axis_off()
+            if row == 0:
+                ax.set_title(title)
+    return _save(fig, path)
