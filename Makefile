@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export YOLO_OFFLINE ?= 1
 
-.PHONY: install demo test test-slow lint clean
+.PHONY: install demo demo-fast test test-slow lint clean
 
 $(BIN)/yolo-prune: pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(BIN)/yolo-prune: pyproject.toml
 install: $(BIN)/yolo-prune
 
 demo: install
-	$(BIN)/yolo-prune prune yolov8n.yaml --target-macs 0.5 --imgsz 320 --out runs/prune/demo
+	$(BIN)/yolo-prune demo --out runs/demo
+
+demo-fast: install
+	rm -rf runs/demo-fast
+	$(BIN)/yolo-prune demo --fast --out runs/demo-fast
 
 test: install
 	$(BIN)/python -m pytest -q

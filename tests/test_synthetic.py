@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
@@ -106,14 +107,14 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
 def test_labels_are_valid_boxes(small):
     rows = label_rows(small.parent)
     imgsz = SMALL["imgsz"]
-    assert len(rows) >= SMALL["n_train"] + SMALL["n_val"]  # about 4 objects an image on average
+    assert len(rows) >= SMALL["n_train"] + SMALL["n_val"]  # about 2 objects an image on average
     for c, cx, cy, w, h in rows:
         assert 0 <= c < len(synthetic.DEFAULT_CLASSES)
         assert w * imgsz >= 2 - 1e-3 and h * imgsz >= 2 - 1e-3
         assert 0 <= cx - w / 2 + 1e-6 and cx + w / 2 - 1e-6 <= 1
         assert 0 <= cy - h / 2 + 1e-6 and cy + h / 2 - 1e-6 <= 1
     sizes = [max(w, h) * imgsz for _, _, _, w, h in rows]
-    assert min(sizes) < 12 and max(sizes) > 16  # small and large objects
+    assert min(sizes) < 14 and max(sizes) > 24  # small (cut by the border or partly hidden) and large objects
 
 
 def test_every_class_appears_and_manifest_counts_match(small):
@@ -136,6 +137,26 @@ def test_class_subset_and_order(tmp_path):
     data = generate(tmp_path / "d", n_train=10, n_val=2, imgsz=48, classes=["star", "cross"])
     assert yaml.safe_load(data.read_text())["names"] == {0: "star", 1: "cross"}
     assert {r[0] for r in label_rows(data.parent)} == {0, 1}
+
+
+def test_difficulty_presets_and_custom(small, tmp_path):
+    assert read_manifest(small.parent)["params"]["difficulty"] == "easy"
+    hard = generate(tmp_path / "hard", **SMALL, difficulty="hard")
+    easy_rows, hard_rows = label_rows(small.parent), label_rows(hard.parent)
+    assert len(hard_rows) > len(easy_rows)  # up to 8 objects an image instead of 5
+    assert min(max(w, h) for *_, w, h in hard_rows) < min(max(w, h) for *_, w, h in easy_rows)
+    assert read_manifest(hard.parent)["params"]["difficulty"] == "hard"
+
+    crowded = dataclasses.replace(synthetic.DIFFICULTIES["easy"], max_objects=8)
+    custom = generate(tmp_path / "custom", **SMALL, difficulty=crowded)
+    assert read_manifest(custom.parent)["params"]["difficulty"] == crowded.to_dict()
+    assert len(label_rows(custom.parent)) > len(easy_rows)
+    before = {p: p.stat().st_mtime_ns for p in custom.parent.rglob("*")}
+    generate(tmp_path / "custom", **SMALL, difficulty=dataclasses.replace(crowded))  # equal settings: cache hit
+    assert {p: p.stat().st_mtime_ns for p in custom.parent.rglob("*")} == before
+
+    with pytest.raises(ConfigError, match="Difficulty: bad clutter, min_visible"):
+        dataclasses.replace(crowded, clutter=(3, 1), min_visible=1.5)
 
 
 def test_ultralytics_loads_it(tmp_path):
@@ -164,6 +185,8 @@ def test_ultralytics_loads_it(tmp_path):
         ({"classes": "circle"}, "classes must be a non-empty list"),
         ({"classes": []}, "classes must be a non-empty list"),
         ({"classes": ["ring", "ring"]}, "repeat"),
+        ({"difficulty": "extreme"}, "difficulty must be one of easy, hard"),
+        ({"difficulty": None}, "difficulty must be one of"),
     ],
 )
 def test_bad_arguments(tmp_path, kwargs, match):
@@ -197,6 +220,7 @@ def test_cli_synth(tmp_path):
         "imgsz": 48,
         "seed": 1,
         "classes": [*synthetic.DEFAULT_CLASSES],
+        "difficulty": synthetic.DEFAULT_DIFFICULTY,
     }
     for name in synthetic.DEFAULT_CLASSES:
         assert name in result.output
@@ -226,7 +250,4 @@ def test_datasets_yaml_documents_the_defaults():
     defaults = {k: p.default for k, p in inspect.signature(generate).parameters.items() if k != "out"}
     assert {k: doc[k] for k in defaults} == {**defaults, "classes": list(defaults["classes"])}
     assert doc["shapes"] == list(synthetic.SHAPES)
-    assert doc["max_objects"] == synthetic.MAX_OBJECTS
-    assert doc["min_object_px"] == synthetic.MIN_OBJECT_PX
-    assert doc["max_object_fraction"] == synthetic.MAX_OBJECT_FRACTION
-    assert doc["min_visible"] == synthetic.MIN_VISIBLE
+    assert doc["difficulties"] == {name: level.to_dict() for name, level in synthetic.DIFFICULTIES.items()}

@@ -248,10 +248,16 @@ def prune(
                 break
         # Within 3% of the base MACs, and for small targets within 10% of the target itself.
         if abs(best_cost.macs - target) > min(0.03 * base, 0.1 * target):
+            hint = (
+                "; with --round-to, every layer of one width jumps at once under uniform allocation: try --allocation "
+                "global"
+                if config.round_to and config.allocation == "uniform"
+                else ""
+            )
             raise TargetUnreachableError(
                 f"could not reach {config.target_macs:.1%} of the MACs: the closest was {best_cost.macs / base:.1%} "
                 f"(no layer loses more than {config.max_layer_ratio:.0%} of its channels; the head's output convs "
-                f"and attention keep theirs)"
+                f"and attention keep theirs){hint}"
             )
 
     _check_outputs(work, best, config.imgsz)

@@ -4,8 +4,12 @@
 and `out/data.yaml` (absolute `path:`), plus `out/synthetic.json`, the manifest of the arguments and box counts.
 
 Design choices:
-- Hard enough that a nano detector does not saturate in a few epochs (so pruning losses and recoveries show): small
-  objects, busy backgrounds, occlusion, clutter strokes that look like object edges, blur, noise, JPEG artefacts.
+- Two difficulty presets (`DIFFICULTIES`). The default, `easy`, is learnable from scratch in minutes on a CPU, so the
+  demo's baseline has a clearly non-zero mAP from which pruning losses and recoveries show: 4 classes with distinct
+  silhouettes, objects of 16 px and up, 0 to 5 per image, muted backgrounds, strong contrast, little clutter, mild
+  noise. It is not trivial: objects still overlap, are cut by the border and are sometimes crossed by strokes.
+  `hard` (the version-1 look) has up to 8 objects from 8 px, busy backgrounds, clutter strokes that look like object
+  edges, more blur, noise and JPEG artefacts; a nano detector stays far from solving it in a short run.
 - Labels are the tight box of the pixels that stay visible (object mask minus what later objects and strokes cover,
   clipped to the image). Objects left mostly hidden or under 2 px are not labelled, as annotators would skip them.
 - Every image has its own `numpy.random.Generator` seeded by (seed, split, index): no global random state, the same
@@ -22,6 +26,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -31,17 +36,99 @@ import yaml
 from yolo_prune.errors import ConfigError
 
 SHAPES = ("circle", "rectangle", "triangle", "star", "ring", "cross", "glyph")
-DEFAULT_CLASSES = ("circle", "rectangle", "triangle", "star", "ring")
+DEFAULT_CLASSES = ("circle", "rectangle", "triangle", "star")  # the most distinct silhouettes
 DEFAULT_N_TRAIN = 320
 DEFAULT_N_VAL = 96
 DEFAULT_IMGSZ = 128
-MAX_OBJECTS = 8  # objects drawn per image: uniform in 0..MAX_OBJECTS (some images are empty)
-MIN_OBJECT_PX = 8  # smallest object diameter: one P3 (stride 8) cell, so small objects stay hard
-MAX_OBJECT_FRACTION = 0.5  # largest object diameter, as a fraction of the image side
-MIN_VISIBLE = 0.4  # label an object only if at least this share of its pixels is visible
-MAX_PLACEMENT_OVERLAP = 0.3  # a new object may cover at most this share of itself over earlier objects
+DEFAULT_DIFFICULTY = "easy"
 MANIFEST = "synthetic.json"
-VERSION = 1  # bump when the drawing changes, so cached folders from older code are regenerated
+VERSION = 2  # bump when the drawing changes, so cached folders from older code are regenerated
+
+
+@dataclass(frozen=True)
+class Difficulty:
+    """What makes the images hard. Ranges `(low, high)` are inclusive; probabilities are per image or per object."""
+
+    max_objects: int  # objects drawn per image: uniform in 0..max_objects (some images are empty)
+    min_object_px: float  # smallest object diameter in pixels
+    max_object_fraction: float  # largest object diameter, as a fraction of the image side (log-uniform in between)
+    min_visible: float  # label an object only if at least this share of its pixels is visible
+    max_overlap: float  # a new object may cover at most this share of itself over earlier objects
+    background_contrast: float  # 1: the two background colours as drawn; smaller: muted towards the first
+    clutter: tuple[int, int]  # strokes drawn on the background before the objects (count range)
+    clutter_width: tuple[int, int]  # their thickness in pixels
+    occluder_p: float  # probability of strokes drawn over the objects (they hide what they cross)
+    occluders: tuple[int, int]  # how many then
+    min_contrast: float  # object colour at least this far (BGR distance) from the mean colour behind it
+    shading_p: float  # probability of a linear shading across an object
+    shading: float  # its largest amplitude (grey levels)
+    texture_p: float  # probability of a speckled object fill
+    texture: float  # its standard deviation (grey levels)
+    blur_p: float  # probability of a Gaussian blur of the whole image
+    noise_p: float  # probability of sensor noise
+    noise: tuple[float, float]  # its standard deviation range (grey levels)
+    jpeg_quality: tuple[int, int]  # JPEG quality range
+
+    def __post_init__(self) -> None:
+        ranges = ("clutter", "clutter_width", "occluders", "noise", "jpeg_quality")
+        bad = [k for k in ranges if len(getattr(self, k)) != 2 or not 0 <= getattr(self, k)[0] <= getattr(self, k)[1]]
+        shares = ("min_visible", "max_overlap", "occluder_p", "shading_p", "texture_p", "blur_p", "noise_p")
+        bad += [k for k in shares if not 0 <= getattr(self, k) <= 1]
+        bad += [k for k in ("max_objects", "background_contrast", "min_contrast") if getattr(self, k) < 0]
+        bad += [k for k in ("min_object_px", "max_object_fraction") if getattr(self, k) <= 0]
+        if self.clutter_width[0] < 1 or self.jpeg_quality[1] > 100:
+            bad += ["clutter_width" if self.clutter_width[0] < 1 else "jpeg_quality"]
+        if bad:
+            raise ConfigError(f"Difficulty: bad {', '.join(bad)}")
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+DIFFICULTIES = {
+    "easy": Difficulty(
+        max_objects=5,
+        min_object_px=16,  # two P3 (stride 8) cells
+        max_object_fraction=0.5,
+        min_visible=0.5,
+        max_overlap=0.2,
+        background_contrast=0.5,
+        clutter=(0, 2),
+        clutter_width=(1, 1),
+        occluder_p=0.15,
+        occluders=(1, 1),
+        min_contrast=140,
+        shading_p=0.2,
+        shading=30,
+        texture_p=0.1,
+        texture=8,
+        blur_p=0.1,
+        noise_p=0.5,
+        noise=(2, 5),
+        jpeg_quality=(75, 95),
+    ),
+    "hard": Difficulty(  # the look of version 1
+        max_objects=8,
+        min_object_px=8,  # one P3 (stride 8) cell, so small objects stay hard
+        max_object_fraction=0.5,
+        min_visible=0.4,
+        max_overlap=0.3,
+        background_contrast=1.0,
+        clutter=(0, 4),
+        clutter_width=(1, 2),
+        occluder_p=0.3,
+        occluders=(1, 2),
+        min_contrast=80,
+        shading_p=0.4,
+        shading=60,
+        texture_p=0.2,
+        texture=18,
+        blur_p=0.3,
+        noise_p=0.7,
+        noise=(2, 10),
+        jpeg_quality=(55, 95),
+    ),
+}
 
 _SPLITS = ("train", "val")
 _SUPERSAMPLE = 4  # shape masks are drawn 4x larger and area-downsampled: anti-aliased edges, sub-pixel sizes
@@ -57,13 +144,16 @@ def generate(
     imgsz: int = DEFAULT_IMGSZ,
     seed: int = 0,
     classes: Sequence[str] = DEFAULT_CLASSES,
+    difficulty: str | Difficulty = DEFAULT_DIFFICULTY,
 ) -> Path:
     """Write the dataset into `out` (or reuse it if already made with these arguments); return `out/data.yaml`.
 
-    `classes` picks and orders the classes from `SHAPES`; the index is the YOLO class id. Raises `ConfigError` for
-    bad arguments and for an `out` that holds something other than a synthetic dataset (never overwritten).
+    `classes` picks and orders the classes from `SHAPES`; the index is the YOLO class id. `difficulty` is a preset
+    name from `DIFFICULTIES` or a `Difficulty` of one's own (e.g. `dataclasses.replace(DIFFICULTIES["easy"],
+    max_objects=8)`). Raises `ConfigError` for bad arguments and for an `out` that holds something other than a
+    synthetic dataset (never overwritten).
     """
-    params = _check_args(n_train=n_train, n_val=n_val, imgsz=imgsz, seed=seed, classes=classes)
+    params = _check_args(n_train=n_train, n_val=n_val, imgsz=imgsz, seed=seed, classes=classes, difficulty=difficulty)
     out = Path(out).absolute()
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file; --out must be a folder")
@@ -95,7 +185,9 @@ def read_manifest(out: str | Path) -> dict:
         raise ConfigError(f"{path}: not a synthetic dataset manifest ({type(e).__name__})") from None
 
 
-def _check_args(*, n_train: int, n_val: int, imgsz: int, seed: int, classes: Sequence[str]) -> dict:
+def _check_args(
+    *, n_train: int, n_val: int, imgsz: int, seed: int, classes: Sequence[str], difficulty: str | Difficulty
+) -> dict:
     for name, value, low in (("n_train", n_train, 1), ("n_val", n_val, 1), ("imgsz", imgsz, 32), ("seed", seed, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -106,7 +198,27 @@ def _check_args(*, n_train: int, n_val: int, imgsz: int, seed: int, classes: Seq
         raise ConfigError(f"unknown class name(s) {', '.join(map(str, unknown))}; choose from {', '.join(SHAPES)}")
     if len(set(classes)) != len(classes):
         raise ConfigError(f"classes repeat a name: {', '.join(classes)}")
-    return {"n_train": int(n_train), "n_val": int(n_val), "imgsz": int(imgsz), "seed": int(seed), "classes": [*classes]}
+    if isinstance(difficulty, Difficulty):
+        level = difficulty.to_dict()  # recorded in full, so the cache tells custom settings apart
+    elif isinstance(difficulty, str) and difficulty in DIFFICULTIES:
+        level = difficulty
+    else:
+        raise ConfigError(f"difficulty must be one of {', '.join(DIFFICULTIES)} or a Difficulty, got {difficulty!r}")
+    return {
+        "n_train": int(n_train),
+        "n_val": int(n_val),
+        "imgsz": int(imgsz),
+        "seed": int(seed),
+        "classes": [*classes],
+        "difficulty": level,
+    }
+
+
+def _difficulty(params: dict) -> Difficulty:
+    level = params["difficulty"]
+    if isinstance(level, str):
+        return DIFFICULTIES[level]
+    return Difficulty(**{k: tuple(v) if isinstance(v, list) else v for k, v in level.items()})
 
 
 def _identity(params: dict) -> dict:
@@ -151,7 +263,7 @@ def _move_into_place(staging: Path, out: Path, params: dict) -> None:
 
 
 def _write_dataset(root: Path, final: Path, params: dict) -> dict:
-    classes, imgsz = params["classes"], params["imgsz"]
+    classes, imgsz, level = params["classes"], params["imgsz"], _difficulty(params)
     images: dict[str, int] = {}
     boxes: dict[str, dict[str, int]] = {}
     for split_id, split in enumerate(_SPLITS):
@@ -161,7 +273,7 @@ def _write_dataset(root: Path, final: Path, params: dict) -> dict:
         n = params[f"n_{split}"]
         for i in range(n):
             rng = np.random.default_rng([params["seed"], split_id, i])
-            image, labels, quality = render_image(rng, imgsz, classes)
+            image, labels, quality = render_image(rng, imgsz, classes, level)
             ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
             if not ok:  # pragma: no cover - OpenCV always encodes uint8 BGR
                 raise RuntimeError("OpenCV could not encode a JPEG")
@@ -176,25 +288,27 @@ def _write_dataset(root: Path, final: Path, params: dict) -> dict:
                 counts[classes[c]] += 1
         images[split], boxes[split] = n, counts
     data = {"path": str(final), "train": "images/train", "val": "images/val", "names": dict(enumerate(classes))}
-    header = f"# synthetic shapes made by yolo-prune synth (seed {params['seed']}); see {MANIFEST}\n"
+    name = params["difficulty"] if isinstance(params["difficulty"], str) else "custom"
+    header = f"# synthetic shapes made by yolo-prune synth (seed {params['seed']}, {name}); see {MANIFEST}\n"
     (root / "data.yaml").write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return {**_identity(params), "images": images, "boxes": boxes}
 
 
 def render_image(
-    rng: np.random.Generator, imgsz: int, classes: Sequence[str]
+    rng: np.random.Generator, imgsz: int, classes: Sequence[str], level: Difficulty = DIFFICULTIES[DEFAULT_DIFFICULTY]
 ) -> tuple[np.ndarray, list[tuple[int, int, int, int, int]], int]:
     """One BGR uint8 image, its labels `(class id, x0, y0, x1, y1)` in pixels (x1, y1 exclusive), a JPEG quality.
 
     Objects are painted in order, later ones over earlier ones; `owner` records which object each pixel shows, so the
     labels follow from what is visible at the end rather than from the shapes as drawn.
     """
-    img = _background(rng, imgsz)
-    _clutter(rng, img, count=int(rng.integers(0, 5)), width=(1, 2))
+    img = _background(rng, imgsz, level.background_contrast)
+    _clutter(rng, img, count=int(rng.integers(level.clutter[0], level.clutter[1] + 1)), width=level.clutter_width)
     owner = np.full((imgsz, imgsz), -1, np.int16)
     objects: list[tuple[int, int]] = []  # (class id, full pixel count of the mask)
-    min_d, max_d = MIN_OBJECT_PX, max(MIN_OBJECT_PX + 1, MAX_OBJECT_FRACTION * imgsz)
-    for _ in range(int(rng.integers(0, MAX_OBJECTS + 1))):
+    min_d = level.min_object_px
+    max_d = max(min_d + 1, level.max_object_fraction * imgsz)
+    for _ in range(int(rng.integers(0, level.max_objects + 1))):
         cls = int(rng.integers(len(classes)))
         diameter = float(np.exp(rng.uniform(math.log(min_d), math.log(max_d))))  # log-uniform: many small objects
         alpha = _shape_alpha(classes[cls], diameter, rng)
@@ -202,24 +316,26 @@ def render_image(
         full = int(solid.sum())
         if full < 4:
             continue
-        placed = _place(rng, owner, solid, imgsz)
+        placed = _place(rng, owner, solid, imgsz, level)
         if placed is None:
             continue
         k = len(objects)
-        _paint(rng, img, owner, alpha, solid, placed, k)
+        _paint(rng, img, owner, alpha, solid, placed, k, level)
         objects.append((cls, full))
-    if rng.random() < 0.3:  # strokes over the objects: partial occlusion by clutter
-        strokes = _clutter(rng, img, count=int(rng.integers(1, 3)), width=(1, max(2, imgsz // 50)))
+    if rng.random() < level.occluder_p:  # strokes over the objects: partial occlusion by clutter
+        count = int(rng.integers(level.occluders[0], level.occluders[1] + 1))
+        strokes = _clutter(rng, img, count=count, width=(1, max(2, imgsz // 50)))
         owner[strokes] = -1
     labels = []
     for k, (cls, full) in enumerate(objects):
         ys, xs = np.nonzero(owner == k)
-        if len(xs) < MIN_VISIBLE * full:
+        if len(xs) < level.min_visible * full:
             continue
         x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
         if x1 - x0 >= 2 and y1 - y0 >= 2:
             labels.append((cls, x0, y0, x1, y1))
-    return _degrade(rng, img), labels, int(rng.integers(55, 96))
+    quality = int(rng.integers(level.jpeg_quality[0], level.jpeg_quality[1] + 1))
+    return _degrade(rng, img, level), labels, quality
 
 
 def _random_color(rng: np.random.Generator) -> np.ndarray:
@@ -227,9 +343,10 @@ def _random_color(rng: np.random.Generator) -> np.ndarray:
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
 
 
-def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+def _background(rng: np.random.Generator, size: int, contrast: float = 1.0) -> np.ndarray:
     """Float32 BGR: a gradient, smooth blotches, stripes or fine texture between two random colours."""
     c0, c1 = _random_color(rng), _random_color(rng)
+    c1 = c0 + (c1 - c0) * contrast
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     kind = int(rng.integers(4))
     if kind == 0:  # linear gradient
@@ -347,7 +464,7 @@ def _shape_alpha(kind: str, diameter: float, rng: np.random.Generator) -> np.nda
 
 
 def _place(
-    rng: np.random.Generator, owner: np.ndarray, solid: np.ndarray, size: int
+    rng: np.random.Generator, owner: np.ndarray, solid: np.ndarray, size: int, level: Difficulty
 ) -> tuple[int, int, slice, slice, slice, slice] | None:
     """Top-left corner and clipped image/patch slices for a position where the shape hides little of the others."""
     side = solid.shape[0]
@@ -360,9 +477,9 @@ def _place(
         if ix.stop <= ix.start or iy.stop <= iy.start:
             continue
         inside = solid[py, px]
-        if inside.sum() < MIN_VISIBLE * solid.sum():
+        if inside.sum() < level.min_visible * solid.sum():
             continue
-        if (owner[iy, ix][inside] >= 0).mean() <= MAX_PLACEMENT_OVERLAP:
+        if (owner[iy, ix][inside] >= 0).mean() <= level.max_overlap:
             return x, y, iy, ix, py, px
     return None
 
@@ -375,6 +492,7 @@ def _paint(
     solid: np.ndarray,
     placed: tuple,
     k: int,
+    level: Difficulty,
 ) -> None:
     """Blend a coloured (sometimes shaded or textured) fill through `alpha`; mark the solid pixels as object k."""
     _, _, iy, ix, py, px = placed
@@ -382,29 +500,30 @@ def _paint(
     region = img[iy, ix]
     behind = region[inside].mean(0)
     color = _random_color(rng)
-    for _ in range(5):  # keep some contrast with what is behind, or the label would be unlearnable
-        if np.linalg.norm(color - behind) >= 80:
+    for _ in range(10):  # keep some contrast with what is behind, or the label would be unlearnable
+        if np.linalg.norm(color - behind) >= level.min_contrast:
             break
         color = _random_color(rng)
     else:
-        color = 255 - behind
+        color = np.where(behind < 128, 255.0, 0.0).astype(np.float32)  # the far corner of the colour cube
     h, w = a.shape[:2]
     fill = np.broadcast_to(color, (h, w, 3)).astype(np.float32)
-    if rng.random() < 0.4:  # shading across the object
+    if rng.random() < level.shading_p:  # shading across the object
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) / max(h, w, 1)
         angle = rng.uniform(0, 2 * math.pi)
-        fill = fill + (rng.uniform(-60, 60) * (xx * math.cos(angle) + yy * math.sin(angle) - 0.5))[..., None]
-    if rng.random() < 0.2:  # speckled texture
-        fill = fill + rng.normal(0, 18, (h, w, 1)).astype(np.float32)
+        amplitude = rng.uniform(-level.shading, level.shading)
+        fill = fill + (amplitude * (xx * math.cos(angle) + yy * math.sin(angle) - 0.5))[..., None]
+    if rng.random() < level.texture_p:  # speckled texture
+        fill = fill + rng.normal(0, level.texture, (h, w, 1)).astype(np.float32)
     region *= 1 - a
     region += a * fill
     owner[iy, ix][inside] = k
 
 
-def _degrade(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
-    """Camera-like defects: sometimes blur, usually sensor noise; then 8-bit."""
-    if rng.random() < 0.3:
+def _degrade(rng: np.random.Generator, img: np.ndarray, level: Difficulty) -> np.ndarray:
+    """Camera-like defects: sometimes blur, often sensor noise; then 8-bit."""
+    if rng.random() < level.blur_p:
         img = cv2.GaussianBlur(img, (3, 3), float(rng.uniform(0.5, 1.0)))
-    if rng.random() < 0.7:
-        img = img + rng.normal(0, rng.uniform(2, 10), img.shape).astype(np.float32)
+    if rng.random() < level.noise_p:
+        img = img + rng.normal(0, rng.uniform(*level.noise), img.shape).astype(np.float32)
     return np.clip(np.round(img), 0, 255).astype(np.uint8)
