@@ -251,3 +251,14 @@ def test_datasets_yaml_documents_the_defaults():
     assert {k: doc[k] for k in defaults} == {**defaults, "classes": list(defaults["classes"])}
     assert doc["shapes"] == list(synthetic.SHAPES)
     assert doc["difficulties"] == {name: level.to_dict() for name, level in synthetic.DIFFICULTIES.items()}
+
+
+def test_cli_rejects_unknown_difficulty(tmp_path):
+    from typer.testing import CliRunner
+
+    from yolo_prune.cli import app
+
+    result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "s"), "--difficulty", "insane"])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: difficulty must be one of easy, hard or a Difficulty, got 'insane'"
+    assert not (tmp_path / "s").exists()

@@ -346,13 +346,14 @@ def synth(
     n_val: Annotated[int, typer.Option("--val", help="Validation images.")] = 96,
     imgsz: Annotated[int, typer.Option("--imgsz", help="Image side in pixels.")] = 128,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same options give the same files.")] = 0,
+    difficulty: Annotated[str, typer.Option("--difficulty", help="Preset: easy (the demo's) or hard.")] = "easy",
 ) -> None:
     """Generate the seeded synthetic shapes dataset (YOLO layout, OUT/data.yaml) that the offline demo trains on."""
     from yolo_prune.report import render_table
     from yolo_prune.synthetic import generate, read_manifest
 
     try:
-        data_yaml = generate(out, n_train=n_train, n_val=n_val, imgsz=imgsz, seed=seed)
+        data_yaml = generate(out, n_train=n_train, n_val=n_val, imgsz=imgsz, seed=seed, difficulty=difficulty)
         manifest = read_manifest(data_yaml.parent)
     except YoloPruneError as e:
         _fail(e)
