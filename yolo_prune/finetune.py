@@ -172,6 +172,10 @@ def finetune(
     model_nc, data_nc = len(model.names), trainer.data["nc"]
     if model_nc != data_nc:
         raise DataError(f"the dataset has {data_nc} classes but the model has {model_nc}")
+    # Checkpoints loaded from Ultralytics come with every parameter frozen; the trainer would warn about each one and
+    # unfreeze it anyway (it freezes the DFL itself).
+    for p in model.parameters():
+        p.requires_grad_(True)
     trainer.model = model
     return _run(trainer)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from yolo_prune.checkpoint import save_checkpoint
 from yolo_prune.config import PruneConfig
 from yolo_prune.cost import layer_table, measure
 from yolo_prune.datasets import batches, resolve_dataset
-from yolo_prune.errors import ConfigError, DataError
+from yolo_prune.errors import ConfigError, DataError, YoloPruneError
 from yolo_prune.finetune import FinetuneConfig, SparseDetectionTrainer, finetune, resume
 from yolo_prune.importance import get_criterion
 from yolo_prune.load import load_model
@@ -120,7 +121,15 @@ def run_prune(
         "split": split,
         "history": [],
     }
-    return _run(out, state, original)
+    created = not out.exists()
+    try:
+        return _run(out, state, original)
+    except YoloPruneError:
+        # Bad input found on the way (an unreachable target, a dataset mismatch): leave nothing half-written, unless
+        # training already ran, whose results a corrected --resume may still want.
+        if created and not any(out.glob("**/weights/last.pt")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
 
 
 def resume_run(out_dir: str | Path) -> dict:
