@@ -39,7 +39,7 @@ class DemoPlan:
 
 
 PLANS = {
-    "full": DemoPlan(n_train=640, n_val=128, imgsz=128, baseline_epochs=40, finetune_epochs=20, bench_runs=100),
+    "full": DemoPlan(n_train=640, n_val=128, imgsz=128, baseline_epochs=40, finetune_epochs=12, bench_runs=100),
     "fast": DemoPlan(n_train=48, n_val=16, imgsz=128, baseline_epochs=3, finetune_epochs=1, bench_runs=10),
 }
 
