@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,3 +33,23 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+@contextlib.contextmanager
+def staging_dir(out: str | Path) -> Iterator[Path]:
+    """Yield a new hidden folder beside `out` to build a folder output in; it is removed on exit.
+
+    The caller renames it onto `out` once complete (`os.replace`), so `out` appears whole or not at all.
+    """
+    from yolo_prune.errors import ConfigError
+
+    out = Path(out)
+    staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        staging.mkdir(parents=True)
+    except OSError as e:
+        raise ConfigError(f"cannot create {out}: {e.strerror}") from None
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

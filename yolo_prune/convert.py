@@ -18,7 +18,6 @@ import math
 import os
 import random
 import shutil
-import uuid
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -28,6 +27,7 @@ from pathlib import Path
 import yaml
 from PIL import Image, UnidentifiedImageError
 
+from yolo_prune.atomic import staging_dir
 from yolo_prune.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
@@ -274,12 +274,7 @@ def _write_dataset(
     unknown: Counter[str] = Counter()
     clipped = dropped = 0
     resized: list[str] = []
-    staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        staging.mkdir(parents=True)
-    except OSError as e:
-        raise ConfigError(f"cannot create {out}: {e.strerror}") from None
-    try:
+    with staging_dir(out) as staging:
         for record in sorted(records, key=lambda r: r.key):
             split = assignment.get(record.key)
             if split is None:
@@ -335,8 +330,6 @@ def _write_dataset(
             os.replace(staging, out)  # atomic; replaces `out` only if it is an empty folder
         except OSError:
             raise ConfigError(f"{out} appeared while converting and is not empty; choose a new --out") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return ConvertSummary(
         images={s: images[s] for s in SPLITS if s in images},
         boxes_written=sum(per_class.values()),

@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 import yaml
 
+from yolo_prune.atomic import staging_dir
 from yolo_prune.errors import ConfigError
 
 SHAPES = ("circle", "rectangle", "triangle", "star", "ring", "cross", "glyph")
@@ -162,17 +163,10 @@ def generate(
     if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
         raise ConfigError(f"{out} is not empty and is not a synthetic dataset; choose another --out")
 
-    staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        staging.mkdir(parents=True)
-    except OSError as e:
-        raise ConfigError(f"cannot create {out}: {e.strerror}") from None
-    try:
+    with staging_dir(out) as staging:
         manifest = _write_dataset(staging, out, params)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")  # last: complete
         _move_into_place(staging, out, params)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out / "data.yaml"
 
 
