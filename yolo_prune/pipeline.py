@@ -235,8 +235,9 @@ def _run(out: Path, state: dict, original=None) -> dict:
                 allocation=allocation,
             )
             prune_info = result.to_dict()
-            save_checkpoint(pruned, pruned_path, {"config": step_config.to_dict(), "base_macs": base_macs})
+            # prune.json first: pruned.pt is what marks the step as pruned when a run is resumed
             write_json(step_dir / "prune.json", prune_info)
+            save_checkpoint(pruned, pruned_path, {"config": step_config.to_dict(), "base_macs": base_macs})
         weights = pruned_path
         if train is not None:
             LOGGER.info(f"step {k + 1}/{steps}: fine-tuning for {epochs[k]} epoch(s)")
