@@ -65,7 +65,7 @@ def run_demo(out_dir: str | Path = "runs/demo", *, fast: bool = False, data_dir:
     commands: dict[str, str] = {}
 
     data_root = Path(data_dir) if data_dir else REPO / "datasets" / ("synthetic-fast" if fast else "synthetic")
-    _stage(1, total, f"synthetic data in {data_root} (cached)")
+    _stage(1, total, f"synthetic data in {data_root} (made once, then reused)")
     data = generate(data_root, n_train=plan.n_train, n_val=plan.n_val, imgsz=plan.imgsz)
     commands["data"] = (
         f"yolo-prune synth --out {data_root} --train {plan.n_train} --val {plan.n_val} --imgsz {plan.imgsz}"
