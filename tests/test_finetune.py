@@ -149,3 +149,28 @@ def test_missing_dataset_folder(tmp_path, two_class_model):
 def test_val_bad_model(tiny_data, model, message):
     result = runner.invoke(app, ["val", model, "--data", str(tiny_data)])
     assert result.exit_code == 1 and result.stderr.startswith(message)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "missing.pt", "--data", "{data}"], "error: model file not found: missing.pt"),
+        (["train", "yolov8n.yaml", "--data", "nope.yaml"], "error: dataset file not found: nope.yaml"),
+        (["train", "yolov8n.yaml", "--data", "{data}", "--epochs", "0"], "error: --epochs must be at least 1, got 0"),
+        (["train", "{model}", "--data", "{data}", "--batch", "0"], "error: --batch must be at least 1, got 0"),
+    ],
+)
+def test_train_bad_input(tmp_path, tiny_data, two_class_model, args, message):
+    out = tmp_path / "t"
+    args = [a.replace("{data}", str(tiny_data)).replace("{model}", str(two_class_model)) for a in args]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == message, result.stderr
+    assert not out.exists()
+
+
+def test_demo_refuses_to_overwrite_a_run(tmp_path):
+    (tmp_path / "report.json").write_text("{}")
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: {tmp_path} already holds a demo run; choose another --out"
