@@ -11,6 +11,7 @@ pruned module instead of rebuilding it.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +35,22 @@ class PrunedDetectionTrainer(DetectionTrainer):
                 p.requires_grad_(True)
             return model
         return super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+
+    def save_model(self):
+        # Ultralytics writes last.pt and best.pt in place, so a process killed during a save leaves a truncated
+        # last.pt that `--resume` cannot read. Let it write to temporary names, then rename them into place (atomic
+        # on one filesystem): an interrupted run always keeps a readable last.pt from the previous epoch.
+        last, best = Path(self.last), Path(self.best)
+        self.last, self.best = last.with_name(f".{last.name}.partial"), best.with_name(f".{best.name}.partial")
+        try:
+            saved = super().save_model()
+        finally:
+            partial_last, partial_best = self.last, self.best
+            self.last, self.best = last, best
+        for partial, final in ((partial_last, last), (partial_best, best)):
+            if partial.exists():
+                os.replace(partial, final)
+        return saved
 
 
 class SparseDetectionTrainer(PrunedDetectionTrainer):
