@@ -40,6 +40,12 @@ def resolve_dataset(data: str | Path, splits: tuple[str, ...] = ("train", "val")
     return resolved
 
 
+def check_classes(dataset: dict, names: dict | list) -> None:
+    """Fail with `DataError` when a model's class count differs from the dataset's (resolved by `resolve_dataset`)."""
+    if dataset["nc"] != len(names):
+        raise DataError(f"the dataset has {dataset['nc']} classes but the model has {len(names)}")
+
+
 def loader(data: dict, split: str, imgsz: int, batch: int, *, augment: bool = False, workers: int = 0):
     """An Ultralytics dataloader over one split (letterboxed, no augmentation unless `augment`)."""
     from ultralytics.cfg import get_cfg

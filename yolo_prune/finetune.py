@@ -19,7 +19,8 @@ from pathlib import Path
 from torch import nn
 from ultralytics.models.yolo.detect import DetectionTrainer
 
-from yolo_prune.errors import ConfigError, DataError
+from yolo_prune.datasets import check_classes
+from yolo_prune.errors import ConfigError
 
 LOGGER = logging.getLogger("yolo_prune")
 
@@ -186,9 +187,7 @@ def finetune(
         raise ConfigError("--distill needs a teacher checkpoint")
     save_dir = Path(save_dir)
     trainer = trainer_class(overrides=train_args(config, data, save_dir, teacher, source))
-    model_nc, data_nc = len(model.names), trainer.data["nc"]
-    if model_nc != data_nc:
-        raise DataError(f"the dataset has {data_nc} classes but the model has {model_nc}")
+    check_classes(trainer.data, model.names)
     # Checkpoints loaded from Ultralytics come with every parameter frozen; the trainer would warn about each one and
     # unfreeze it anyway (it freezes the DFL itself).
     for p in model.parameters():

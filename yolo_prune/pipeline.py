@@ -27,8 +27,8 @@ from yolo_prune.atomic import write_text
 from yolo_prune.checkpoint import save_checkpoint
 from yolo_prune.config import PruneConfig
 from yolo_prune.cost import layer_table, measure
-from yolo_prune.datasets import batches, resolve_dataset
-from yolo_prune.errors import ConfigError, DataError, YoloPruneError
+from yolo_prune.datasets import batches, check_classes, resolve_dataset
+from yolo_prune.errors import ConfigError, YoloPruneError
 from yolo_prune.finetune import FinetuneConfig, SparseDetectionTrainer, finetune, resume
 from yolo_prune.importance import get_criterion
 from yolo_prune.load import load_model
@@ -109,8 +109,7 @@ def run_prune(
     original = load_model(source)
     if config.data:
         data = resolve_dataset(config.data, splits=("train", split) if train or sparse_epochs else (split,))
-        if data["nc"] != len(original.names):
-            raise DataError(f"the dataset has {data['nc']} classes but the model has {len(original.names)}")
+        check_classes(data, original.names)
 
     state = {
         "source": str(source),
@@ -150,11 +149,11 @@ def _save_state(out: Path, state: dict) -> None:
     write_text(out / STATE, json.dumps(state, indent=2, default=str) + "\n")
 
 
-def _measure_point(model, state: dict, label: str, base_macs: int) -> dict:
-    """Cost and (with data) mAP of `model`, as one point of the run's history."""
+def _measure_point(model, state: dict, label: str, base_macs: int | None = None) -> dict:
+    """Cost and (with data) mAP of `model`, as one point of the run's history (`base_macs`: default its own)."""
     config, train = state["config"], state["train"] or {}
     cost = measure(model, config["imgsz"])
-    point = {"label": label, **cost.to_dict(), "macs_fraction": cost.macs / base_macs}
+    point = {"label": label, **cost.to_dict(), "macs_fraction": cost.macs / (base_macs or cost.macs)}
     if config["data"]:
         LOGGER.info(f"validating {label} on '{state['split']}'")
         metrics = validate(
@@ -178,7 +177,7 @@ def _run(out: Path, state: dict, original=None) -> dict:
         LOGGER.info(f"loading {source}")
         original = load_model(source)
     if "before" not in state:
-        state["before"] = _measure_point(original, state, "original", measure(original, config.imgsz).macs)
+        state["before"] = _measure_point(original, state, "original")
         _save_state(out, state)
     base_macs = state["before"]["macs"]
 
@@ -265,7 +264,6 @@ def _run(out: Path, state: dict, original=None) -> dict:
 def _sensitivity_table(out: Path, state: dict, model) -> dict:
     """The table for allocation 'sensitivity': the given file, or a loss scan of `model` saved in the run."""
     from yolo_prune.objective import detection_loss
-    from yolo_prune.plots import sensitivity_heatmap
     from yolo_prune.sensitivity import scan
 
     given = state["config"].get("sensitivity")
@@ -284,9 +282,7 @@ def _sensitivity_table(out: Path, state: dict, model) -> dict:
     fixed = list(batches(data, "train", config.imgsz, config.batch, config.grad_batches))
     LOGGER.info("scanning sensitivity (detection loss on the train split) for the allocation")
     table = scan(model, lambda m: detection_loss(m, fixed), imgsz=config.imgsz)
-    write_json(out / "sensitivity.json", table)
-    sensitivity_heatmap(table, out / "sensitivity.png")
-    state["config"]["sensitivity"] = str(out / "sensitivity.json")
+    state["config"]["sensitivity"] = _save_sensitivity(table, out)["table"]
     _save_state(out, state)
     return table
 
@@ -345,8 +341,7 @@ def run_train(source: str, data: str, train: FinetuneConfig, out_dir: str | Path
         raise ConfigError(f"{out} already holds a finished run; choose another --out")
     dataset = resolve_dataset(data, splits=("train", split))
     model = load_model(source, names=dataset["names"])  # a YAML is built with the dataset's classes
-    if len(model.names) != dataset["nc"]:
-        raise DataError(f"the dataset has {dataset['nc']} classes but the model has {len(model.names)}")
+    check_classes(dataset, model.names)
     last = out / "train" / "weights" / "last.pt"
     LOGGER.info(f"training {source} for {train.epochs} epoch(s)")
     result = resume(last) if last.exists() else finetune(model, data, train, out / "train", source=str(source))
@@ -384,7 +379,6 @@ def run_sensitivity(
     `metric="map"`: mAP50-95 on the val split (slow: one validation per group and ratio).
     """
     from yolo_prune.objective import detection_loss
-    from yolo_prune.plots import sensitivity_heatmap
     from yolo_prune.sensitivity import scan
 
     if not data:
@@ -399,8 +393,7 @@ def run_sensitivity(
     out = Path(out_dir) if out_dir is not None else default_run_dir(source, "runs/sensitivity")
     dataset = resolve_dataset(data, splits=("train", "val"))
     model = load_model(source)
-    if dataset["nc"] != len(model.names):
-        raise DataError(f"the dataset has {dataset['nc']} classes but the model has {len(model.names)}")
+    check_classes(dataset, model.names)
     if metric == "loss":
         fixed = list(batches(dataset, "train", imgsz, batch, batches_count))
 
@@ -414,10 +407,17 @@ def run_sensitivity(
     LOGGER.info(f"scanning {source}: metric {metric}, ratios {', '.join(map(str, ratios))}")
     table = scan(model, evaluate, ratios=tuple(ratios), imgsz=imgsz, higher_is_better=metric == "map")
     table.update(model=str(source), data=str(data), metric=metric, batches=batches_count, batch=batch)
+    table["files"] = _save_sensitivity(table, out)
+    return table
+
+
+def _save_sensitivity(table: dict, out: Path) -> dict[str, str]:
+    """Write a scan's `sensitivity.json` and `sensitivity.png` into `out`; return their paths."""
+    from yolo_prune.plots import sensitivity_heatmap
+
     write_json(out / "sensitivity.json", table)
     sensitivity_heatmap(table, out / "sensitivity.png")
-    table["files"] = {"table": str(out / "sensitivity.json"), "plot": str(out / "sensitivity.png")}
-    return table
+    return {"table": str(out / "sensitivity.json"), "plot": str(out / "sensitivity.png")}
 
 
 def run_unstructured(
@@ -446,8 +446,7 @@ def run_unstructured(
     original = load_model(source)
     if data:
         dataset = resolve_dataset(data, splits=("train", split) if train else (split,))
-        if dataset["nc"] != len(original.names):
-            raise DataError(f"the dataset has {dataset['nc']} classes but the model has {len(original.names)}")
+        check_classes(dataset, original.names)
     sparse = sparsify(original, amount)
 
     if train is not None:

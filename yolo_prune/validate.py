@@ -11,8 +11,6 @@ from pathlib import Path
 
 from torch import nn
 
-from yolo_prune.errors import DataError
-
 
 def validate(
     model: nn.Module | str | Path,
@@ -31,13 +29,13 @@ def validate(
     """
     from ultralytics.models.yolo.detect import DetectionValidator
 
-    from yolo_prune.datasets import resolve_dataset
+    from yolo_prune.datasets import check_classes, resolve_dataset
 
     dataset = resolve_dataset(data, splits=(split,))
     if isinstance(model, nn.Module):
         names = dict(model.names)
-    if names is not None and len(names) != dataset["nc"]:
-        raise DataError(f"the dataset has {dataset['nc']} classes but the model has {len(names)}")
+    if names is not None:
+        check_classes(dataset, names)
     with tempfile.TemporaryDirectory(prefix="yolo_prune_val_") as tmp:
         args = {
             "data": str(data),
