@@ -27,10 +27,9 @@ from yolo_prune.export import (
     default_images,
     export_format,
     export_onnx,
-    head_tail_nodes,
     letterbox,
-    quantize_int8,
 )
+from yolo_prune.quantize import head_tail_nodes, quantize_int8
 
 runner = CliRunner()
 IMGSZ = 64

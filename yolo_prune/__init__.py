@@ -16,11 +16,12 @@ from yolo_prune.config import PruneConfig  # noqa: E402
 from yolo_prune.convert import convert_coco, convert_voc  # noqa: E402
 from yolo_prune.cost import ModelCost, measure  # noqa: E402
 from yolo_prune.errors import YoloPruneError  # noqa: E402
-from yolo_prune.export import export_onnx, quantize_int8  # noqa: E402
+from yolo_prune.export import export_onnx  # noqa: E402
 from yolo_prune.finetune import FinetuneConfig, finetune  # noqa: E402
 from yolo_prune.load import load_model  # noqa: E402
 from yolo_prune.pipeline import model_info, run_prune, run_sensitivity, run_train, run_unstructured  # noqa: E402
 from yolo_prune.prune import PruneResult, prune  # noqa: E402
+from yolo_prune.quantize import quantize_int8  # noqa: E402
 from yolo_prune.surgery import make_prunable  # noqa: E402
 from yolo_prune.validate import validate  # noqa: E402
 

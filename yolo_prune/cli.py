@@ -390,7 +390,8 @@ def export(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Export MODEL to ONNX (optionally INT8), TorchScript or OpenVINO; check it against PyTorch on real images."""
-    from yolo_prune.export import DEFAULT_TOLERANCE, FORMATS, calibration_files, export_format, quantize_int8
+    from yolo_prune.export import DEFAULT_TOLERANCE, FORMATS, export_format
+    from yolo_prune.quantize import calibration_files, quantize_int8
     from yolo_prune.report import render_table
 
     try:

@@ -1,4 +1,4 @@
-"""Export a checkpoint for deployment (ONNX, INT8 ONNX, TorchScript, OpenVINO), each checked against PyTorch.
+"""Export a checkpoint for deployment (ONNX, TorchScript, OpenVINO), each checked against PyTorch.
 
 Ultralytics' exporter does the conversion; this module adds what deployment needs around it:
 
@@ -6,8 +6,9 @@ Ultralytics' exporter does the conversion; this module adds what deployment need
   result is moved onto `out` atomically;
 - a **parity check**: the exported file runs on real, letterboxed images and is compared with the PyTorch model on
   the same tensors. A file that disagrees is kept (to be inspected) but reported as an `ExportError`;
-- INT8 with onnxruntime's static quantization, calibrated on real images, keeping the box-decoding tail in float;
 - missing optional packages (OpenVINO) are a one-line error, never a `pip install` attempt.
+
+INT8 ONNX is made from the exported file by `yolo_prune.quantize`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from yolo_prune.atomic import atomic_path
 from yolo_prune.errors import ConfigError, DataError, ExportError, ModelLoadError
 from yolo_prune.load import _first_line, load_model
 
@@ -375,160 +375,3 @@ def _compare(want: np.ndarray, got: np.ndarray, end2end: bool) -> tuple[float, f
                     box = max(box, float(np.abs(row[:4]).max()))
                     score = max(score, float(row[4]))
     return box, score, max(box, score)
-
-
-def quantize_int8(
-    onnx_path: str | Path,
-    *,
-    data: str | Path | None = None,
-    images: Sequence[str | Path] | str | Path | None = None,
-    calib: int = 100,
-    out: str | Path | None = None,
-    exclude_head: bool = True,
-) -> ExportResult:
-    """Quantize an FP32 ONNX detector to static INT8 (QDQ) with onnxruntime; return the INT8 file and its size.
-
-    Calibration feeds `calib` letterboxed images: evenly spread over the 'train' split of the dataset YAML `data`,
-    or over `images` (a list of image files or a folder). Weights are INT8 per output channel, activations UINT8 per
-    tensor (onnxruntime's recommended pairing for x86 CPUs). `out` defaults to `<stem>_int8.onnx` beside the input.
-
-    `exclude_head` keeps the head's last convs and the box decoding in float: the model's single output tensor holds
-    pixel boxes (0..imgsz) beside class probabilities (0..1), so one INT8 scale for it (imgsz/255 ~ 2.5 px at 640)
-    would round every score to 0; the DFL softmax, the anchor arithmetic and the raw logits of the final convs are
-    just as sensitive. Those nodes hold 1-2% of the MACs, so keeping them in float costs little speed. Measured on
-    the trained yolov8n-bccd at imgsz 384 (val mAP50-95, FP32 ONNX 0.579): 0.582 this way, 0.000 with the head
-    quantized too. Quantizing only the convs, as Ultralytics' own INT8 ONNX export does, keeps accuracy (0.578)
-    but surrounds every float SiLU with Q/DQ pairs and ran 2x slower than FP32 here; this way ran 1.7x faster.
-    """
-    import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    onnx_path = Path(onnx_path)
-    if onnx_path.suffix.lower() != ".onnx":
-        raise ModelLoadError(f"{onnx_path}: expected an .onnx file")
-    if not onnx_path.is_file():
-        raise ModelLoadError(f"ONNX file not found: {onnx_path}")
-    out = Path(out) if out is not None else onnx_path.with_name(f"{onnx_path.stem}_int8.onnx")
-    if out.resolve() == onnx_path.resolve():
-        raise ConfigError(f"the INT8 file would overwrite its input {onnx_path}; choose another --out")
-    files = calibration_files(data, images, calib)
-    source = onnx.load(str(onnx_path))
-    imgsz = _static_imgsz(source, onnx_path)
-
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=".int8.", dir=out.parent if out.parent.exists() else None) as tmp:
-        prepared, quantized = Path(tmp) / "prepared.onnx", Path(tmp) / "int8.onnx"
-        try:
-            # Shape inference and graph folding first, as onnxruntime recommends: the quantizer then knows every
-            # tensor's shape, and constants are folded instead of quantized.
-            quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
-            graph = onnx.load(str(prepared))
-            excluded = head_tail_nodes(graph) if exclude_head else []
-            quantize_static(
-                str(prepared),
-                str(quantized),
-                _CalibrationReader(graph.graph.input[0].name, files, imgsz),
-                quant_format=QuantFormat.QDQ,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=CalibrationMethod.MinMax,
-                nodes_to_exclude=excluded,
-            )
-        except Exception as e:  # onnxruntime's quantizer raises many kinds
-            raise ExportError(f"INT8 quantization of {onnx_path} failed: {_first_line(e)}") from e
-        model = onnx.load(str(quantized))
-        del model.metadata_props[:]  # keep Ultralytics' metadata (names, stride, imgsz) so YOLO() can load the file
-        model.metadata_props.extend(source.metadata_props)
-        with atomic_path(out) as target:
-            onnx.save(model, str(target))
-            shutil.copymode(onnx_path, target)  # the temporary file is private (0600); match the FP32 file
-    details = {"calibration_images": len(files), "excluded_nodes": len(excluded), "source": str(onnx_path)}
-    result = ExportResult("onnx-int8", out, out.stat().st_size, imgsz, time.perf_counter() - start, None, details)
-    LOGGER.info(f"int8: {out} ({result.size_bytes / 1e6:.2f} MB), calibrated on {len(files)} images")
-    return result
-
-
-def head_tail_nodes(model) -> list[str]:
-    """Names of the detection head's final convs and every node after them (the box decoding), in an ONNX graph.
-
-    Found by walking back from the graph outputs through everything that is not a conv fed by an activation: that
-    stops exactly at the head's final 1x1 convs (fed by SiLU) and passes through the DFL's fixed conv (fed by a
-    softmax). The walk is structural, so it works whatever the exporter named the nodes.
-    """
-    producer = {o: n for n in model.graph.node for o in n.output}
-    initializers = {i.name for i in model.graph.initializer}
-    activations = {"Mul", "Sigmoid", "Relu", "HardSwish", "LeakyRelu"}
-    seen: dict[str, object] = {}
-    stack = [producer[o.name] for o in model.graph.output if o.name in producer]
-    while stack:
-        node = stack.pop()
-        if node.name in seen:
-            continue
-        seen[node.name] = node
-        fed = producer.get(node.input[0]) if node.input else None
-        if node.op_type == "Conv" and fed is not None and fed.op_type in activations:
-            continue  # a final conv of the head: excluded, but what feeds it is the network proper
-        if node.op_type == "Shape":
-            continue  # depends on a tensor's shape only (dynamic exports), not on its values
-        stack.extend(producer[i] for i in node.input if i in producer and i not in initializers)
-    return list(seen)
-
-
-def calibration_files(
-    data: str | Path | None = None, images: Sequence[str | Path] | str | Path | None = None, calib: int = 100
-) -> list[Path]:
-    """`calib` image files spread evenly over the train split of the dataset YAML `data`, or over `images`.
-
-    Evenly spread rather than the first `calib`: datasets are often ordered by source or scene.
-    """
-    from ultralytics.data.utils import IMG_FORMATS
-
-    if calib < 1:
-        raise ConfigError(f"--calib must be at least 1, got {calib}")
-    if (data is None) == (images is None):
-        raise ConfigError("INT8 calibration needs exactly one of --data (a dataset YAML) or images")
-    if data is not None:
-        from yolo_prune.datasets import resolve_dataset
-
-        train = resolve_dataset(data, splits=("train",))["train"]
-        sources = [Path(p) for p in (train if isinstance(train, list) else [train])]
-    else:
-        sources = [Path(images)] if isinstance(images, (str, Path)) else [Path(p) for p in images]
-    files: list[Path] = []
-    for src in sources:
-        if src.is_dir():
-            files += sorted(p for p in src.rglob("*") if p.suffix[1:].lower() in IMG_FORMATS)
-        elif src.is_file() and src.suffix[1:].lower() in IMG_FORMATS:
-            files.append(src)
-        elif not src.exists():
-            raise DataError(f"calibration images not found: {src}")
-    if not files:
-        raise DataError(f"no calibration images in {', '.join(map(str, sources))}")
-    step = len(files) / min(calib, len(files))
-    return [files[int(i * step)] for i in range(min(calib, len(files)))]
-
-
-def _static_imgsz(model, path: Path) -> int:
-    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-    if len(dims) != 4 or not dims[2] or dims[2] != dims[3]:
-        raise ConfigError(
-            f"{path}: INT8 calibration needs a fixed square input, found {dims} (export without --dynamic)"
-        )
-    return dims[2]
-
-
-class _CalibrationReader:
-    """onnxruntime `CalibrationDataReader` protocol: letterboxed images, one per call, then None."""
-
-    def __init__(self, input_name: str, files: Sequence[Path], imgsz: int):
-        self.input_name, self.files, self.imgsz = input_name, list(files), imgsz
-        self.rewind()
-
-    def get_next(self) -> dict | None:
-        path = next(self._iter, None)
-        return None if path is None else {self.input_name: letterbox(path, self.imgsz)}
-
-    def rewind(self) -> None:
-        self._iter = iter(self.files)
