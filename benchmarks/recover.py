@@ -55,28 +55,37 @@ def run_row(name: str, argv: list[str], out: Path) -> dict:
     if cached.exists():
         return json.loads(cached.read_text())
     argv = [a.replace("{out}", str(row_dir)) for a in argv]
-    if (row_dir / "state.json").exists():  # an interrupted prune run: continue it
-        argv = ["prune", "--resume", str(row_dir)]
     command = "yolo-prune " + shlex.join(argv)
-    print(f"[{name}] {command}", flush=True)
     start = time.perf_counter()
-    log = out / f"{name}.log"
-    with log.open("a") as fh:
-        done = subprocess.run([*CLI, *argv], stdout=subprocess.PIPE, stderr=fh, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"[{name}] failed ({done.returncode}); see {log}")
-    if argv[0] == "val":
-        report = json.loads(done.stdout)
+    report_file = row_dir / ("sensitivity.json" if argv[0] == "sensitivity" else "report.json")
+    if argv[0] != "val" and report_file.exists():
+        # Finished, but stopped before its result was cached here (or run by hand): record it, do not rerun it.
+        print(f"[{name}] finished earlier: {report_file}", flush=True)
+        report = json.loads(report_file.read_text())
+        seconds = report.get("seconds")
+    else:
+        if (row_dir / "state.json").exists():  # an interrupted prune run: continue it
+            argv = ["prune", "--resume", str(row_dir)]
+        print(f"[{name}] yolo-prune {shlex.join(argv)}", flush=True)
+        log = out / f"{name}.log"
+        with log.open("a") as fh:
+            done = subprocess.run([*CLI, *argv], stdout=subprocess.PIPE, stderr=fh, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"[{name}] failed ({done.returncode}); see {log}")
+        seconds = time.perf_counter() - start
+        report = json.loads(done.stdout) if argv[0] == "val" else json.loads(report_file.read_text())
+    if argv[0] == "sensitivity":
+        result = {"sensitivity": str(report_file)}
+    elif argv[0] == "val":
         result = {"macs": None, "params": None, "map50": report["map50"], "map50_95": report["map50_95"]}
     else:
-        report = json.loads((row_dir / "report.json").read_text())
         after = report["after"] if "after" in report else report
         result = {k: after.get(k) for k in ("macs", "params", "map50", "map50_95", "latency_ms", "gzip_bytes")}
         if "before" in report:
             result["base_macs"] = report["before"]["macs"]
-    result.update(command=command, wall_s=round(time.perf_counter() - start, 1))
+    result.update(command=command, wall_s=None if seconds is None else round(seconds, 1))
     cached.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"[{name}] done in {result['wall_s']:.0f} s: mAP50-95 {result['map50_95']:.4f}", flush=True)
+    print(f"[{name}] done: {result.get('map50_95', report_file.name)}", flush=True)
     return result
 
 
@@ -92,9 +101,9 @@ def table(results: dict[str, dict], base_macs: int | None) -> str:
         params = f"{r['params'] / 1e6:.2f}" if r.get("params") else "-"
         d_base = f"{100 * (r['map50_95'] - base):+.1f}" if base is not None else "-"
         d_ctrl = f"{100 * (r['map50_95'] - control):+.1f}" if control is not None else "-"
+        wall = "-" if r["wall_s"] is None else f"{r['wall_s'] / 60:.1f}"
         lines.append(
-            f"| {name} | {macs} | {params} | {r['map50']:.4f} | {r['map50_95']:.4f} | {d_base} | {d_ctrl} | "
-            f"{r['wall_s'] / 60:.1f} |"
+            f"| {name} | {macs} | {params} | {r['map50']:.4f} | {r['map50_95']:.4f} | {d_base} | {d_ctrl} | {wall} |"
         )
     return "\n".join(lines)
 
