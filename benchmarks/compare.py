@@ -228,7 +228,7 @@ def table(rows: list[Row], results: dict[str, dict], timing: dict[str, dict]) ->
             continue
         macs = r.get("macs") or base_macs
         params = r.get("params") or base_params
-        t = timing.get(row.name if row.name != "baseline" else "baseline", {})
+        t = timing.get(row.name, {})
         ms = f"{t['median_ms']:.1f} / {t['p90_ms']:.1f}" if t else "-"
         speedup = f"{base_ms / t['median_ms']:.2f}x" if t and base_ms else "-"
         target = f"{100 * row.target:.0f}%" if row.target else "-"

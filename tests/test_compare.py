@@ -96,3 +96,11 @@ def test_update_doc_appends_then_replaces(compare, tmp_path):
     compare.update_doc(doc, "second")
     text = doc.read_text()
     assert text.startswith("intro\n") and "second" in text and "first" not in text
+
+
+def test_missing_inputs_are_a_usage_error(compare, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "--data and --weights are required (or --smoke)" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written
