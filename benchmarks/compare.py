@@ -70,7 +70,7 @@ def scaled_yaml(base: str, fraction: float, imgsz: int, nc: int, out: Path) -> t
     """
     from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 
-    from yolo_prune.cost import measure
+    from yolo_prune.pruning.cost import measure
 
     spec = yaml_model_load(base)
     scale = spec.get("scale") or next(iter(spec["scales"]))
@@ -289,7 +289,7 @@ def update_doc(doc: Path, section: str) -> None:
 
 def smoke_setup(args: argparse.Namespace) -> None:
     """Tiny inputs: synthetic shapes, the committed demo weights, one epoch, one target, few timed runs."""
-    from yolo_prune.synthetic import generate
+    from yolo_prune.data.synthetic import generate
 
     out = Path(args.out)
     args.data = str(generate(out / "data", n_train=24, n_val=8, imgsz=64))

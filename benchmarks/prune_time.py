@@ -17,7 +17,7 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 from yolo_prune import PruneConfig, load_model, prune  # noqa: E402
-from yolo_prune.report import render_table  # noqa: E402
+from yolo_prune.app.render import render_table  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "weights"
 DEFAULT = ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml", str(SHARED / "yolov8n-bccd.pt"), "yolov8s.yaml"]

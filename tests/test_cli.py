@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import shared_weights
-from yolo_prune.cli import app
+from yolo_prune.app.cli import app
 
 runner = CliRunner()
 

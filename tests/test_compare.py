@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from ultralytics.nn.tasks import DetectionModel
 
-from yolo_prune.cost import measure
+from yolo_prune.pruning.cost import measure
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "compare.py"
 

@@ -13,9 +13,9 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.conftest import SHARED
-from yolo_prune import convert as convert_module
-from yolo_prune.cli import app
-from yolo_prune.convert import convert_coco, convert_voc
+from yolo_prune.app.cli import app
+from yolo_prune.data import convert as convert_module
+from yolo_prune.data.convert import convert_coco, convert_voc
 from yolo_prune.errors import ConfigError, DataError
 
 runner = CliRunner()

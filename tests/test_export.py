@@ -17,19 +17,14 @@ from typer.testing import CliRunner
 
 from tests.conftest import SHARED, shared_weights
 from yolo_prune import PruneConfig, load_model, prune, save_checkpoint
-from yolo_prune import export as export_module
-from yolo_prune.bench import bench, onnx_cost
-from yolo_prune.cli import app
-from yolo_prune.cost import measure
+from yolo_prune.app.cli import app
+from yolo_prune.deploy import export as export_module
+from yolo_prune.deploy.bench import bench, onnx_cost
+from yolo_prune.deploy.export import export_format, export_onnx
+from yolo_prune.deploy.parity import DEFAULT_TOLERANCE, default_images, letterbox
+from yolo_prune.deploy.quantize import head_tail_nodes, quantize_int8
 from yolo_prune.errors import ExportError
-from yolo_prune.export import (
-    DEFAULT_TOLERANCE,
-    default_images,
-    export_format,
-    export_onnx,
-    letterbox,
-)
-from yolo_prune.quantize import head_tail_nodes, quantize_int8
+from yolo_prune.pruning.cost import measure
 
 runner = CliRunner()
 IMGSZ = 64
@@ -309,8 +304,12 @@ def test_cli_bench_json_and_table(weights):
         (["export", "{pt}", "--int8", "--data", "no.yaml"], "error: dataset file not found: no.yaml"),
         (["export", "{pt}", "--int8", "--data", "{data}", "--calib", "0"], "error: --calib must be at least 1, got 0"),
         (["export", "{pt}", "--data", "{data}"], "error: --data is only used by --int8"),
-        (["export", "{pt}", "--format", "torchscript", "--simplify"], "error: --opset, --simplify and --int8 are for"),
-        (["export", "{pt}", "--imgsz", "100"], "error: --imgsz must be a multiple of 32"),
+        (
+            ["export", "{pt}", "--format", "torchscript", "--simplify"],
+            "error: --simplify is for --format onnx, not torchscript",
+        ),
+        (["export", "{pt}", "--format", "torchscript", "--int8"], "error: --int8 is for --format onnx"),
+        (["export", "{pt}", "--imgsz", "100"], "error: --imgsz must be a positive multiple of 32"),
         (["bench", "{pt}", "--runs", "0"], "error: --runs must be at least 1, got 0"),
         (["bench", "{pt}", "missing.onnx"], "error: model file not found: missing.onnx"),
         (["bench", "{pt}", "notes.txt"], "error: notes.txt: expected a .pt checkpoint or an .onnx file"),

@@ -17,8 +17,8 @@ from ultralytics.cfg import DEFAULT_CFG_DICT
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_prune import PruneConfig, load_model, measure, prune, save_checkpoint
-from yolo_prune.cli import app
-from yolo_prune.finetune import FinetuneConfig, finetune
+from yolo_prune.app.cli import app
+from yolo_prune.train.finetune import FinetuneConfig, finetune
 
 runner = CliRunner()
 IMGSZ = 64
@@ -173,4 +173,4 @@ def test_demo_refuses_to_overwrite_a_run(tmp_path):
     (tmp_path / "report.json").write_text("{}")
     result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 1
-    assert result.stderr.strip() == f"error: {tmp_path} already holds a demo run; choose another --out"
+    assert result.stderr.strip() == f"error: {tmp_path} already holds a finished run; choose another --out"

@@ -6,10 +6,11 @@ import pytest
 import torch
 from ultralytics.nn.tasks import DetectionModel
 
-from yolo_prune.config import PruneConfig
-from yolo_prune.cost import measure
 from yolo_prune.errors import ConfigError, TargetUnreachableError
-from yolo_prune.prune import head_outputs, prune
+from yolo_prune.pruning.config import PruneConfig
+from yolo_prune.pruning.cost import measure
+from yolo_prune.pruning.prune import prune
+from yolo_prune.pruning.structure import head_outputs
 
 IMGSZ = 64
 
@@ -90,7 +91,7 @@ def test_global_pruning_reaches_target():
 
 
 def test_taylor_uses_data_gradients(tiny_data):
-    from yolo_prune.datasets import batches, resolve_dataset
+    from yolo_prune.data.datasets import batches, resolve_dataset
 
     data = resolve_dataset(tiny_data, splits=("train",))
     model = _model("yolov8n.yaml", nc=2)

@@ -12,13 +12,14 @@ from ultralytics.nn.tasks import DetectionModel
 
 from tests.test_finetune import two_class_model  # noqa: F401  (fixture)
 from yolo_prune import PruneConfig, measure, prune
-from yolo_prune.cli import app
-from yolo_prune.cost import conv_widths
+from yolo_prune.app.cli import app
 from yolo_prune.errors import ConfigError
-from yolo_prune.prune import head_outputs
-from yolo_prune.sensitivity import _Masked, _weakest_channels, allocate, build_groups, scan
-from yolo_prune.surgery import make_prunable
-from yolo_prune.unstructured import sparsify, sparsity
+from yolo_prune.pruning.allocation import allocate, create_allocation
+from yolo_prune.pruning.cost import conv_widths
+from yolo_prune.pruning.sensitivity import _Masked, _weakest_channels, build_groups, scan
+from yolo_prune.pruning.structure import head_outputs
+from yolo_prune.pruning.surgery import make_prunable
+from yolo_prune.pruning.unstructured import sparsify, sparsity
 
 runner = CliRunner()
 IMGSZ = 64
@@ -97,7 +98,7 @@ def test_sensitivity_allocation_reaches_target_and_records_ratios():
     x = torch.rand(1, 3, IMGSZ, IMGSZ)
     table = scan(model, _head_sum(x), imgsz=IMGSZ)
     config = PruneConfig(target_macs=0.5, allocation="sensitivity", sensitivity="table.json", imgsz=IMGSZ)
-    pruned, result = prune(model, config, allocation=lambda share: allocate(table, share))
+    pruned, result = prune(model, config, allocation=create_allocation("sensitivity", table))
     assert 0.47 <= result.macs_fraction <= 0.53
     chosen = result.extra["group_ratios"]
     assert set(chosen) == {g["group"] for g in table["groups"]}

@@ -7,8 +7,8 @@ import torch
 from ultralytics.nn.modules.block import C2PSA, C3, C2f, C3f
 from ultralytics.nn.tasks import DetectionModel
 
-from yolo_prune.prune import head_outputs
-from yolo_prune.surgery import make_prunable
+from yolo_prune.pruning.structure import head_outputs
+from yolo_prune.pruning.surgery import make_prunable
 
 
 @pytest.mark.parametrize(

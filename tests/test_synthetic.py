@@ -10,10 +10,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from yolo_prune import synthetic
-from yolo_prune.cli import app
+from yolo_prune.app.cli import app
+from yolo_prune.data import synthetic
+from yolo_prune.data.synthetic import generate, read_manifest
 from yolo_prune.errors import ConfigError
-from yolo_prune.synthetic import generate, read_manifest
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,7 +162,7 @@ def test_difficulty_presets_and_custom(small, tmp_path):
 def test_ultralytics_loads_it(tmp_path):
     from ultralytics.data.utils import check_det_dataset
 
-    from yolo_prune.datasets import loader
+    from yolo_prune.data.datasets import loader
 
     data_yaml = generate(tmp_path / "d", **SMALL)  # own copy: Ultralytics writes label caches into it
     data = check_det_dataset(str(data_yaml), autodownload=False)
@@ -256,7 +256,7 @@ def test_datasets_yaml_documents_the_defaults():
 def test_cli_rejects_unknown_difficulty(tmp_path):
     from typer.testing import CliRunner
 
-    from yolo_prune.cli import app
+    from yolo_prune.app.cli import app
 
     result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "s"), "--difficulty", "insane"])
     assert result.exit_code == 1

@@ -1,52 +1,67 @@
 """yolo_prune: structured pruning, fine-tuning, validation and export for Ultralytics YOLO detectors.
 
-The Python API, stage by stage (one module each; data flows one way, model in, model out):
+The package is layered; each layer imports only the ones below it (tests/test_layers.py checks this):
+
+    app/      one module per run (prune, train, sensitivity, unstructured, export, info), demo, render, plots, cli
+    train/    Ultralytics' trainer and validator, subclassed        deploy/   export formats, parity, INT8, bench
+    pruning/  load, surgery, structure, importance, allocation, search, prune, sensitivity, cost, checkpoint
+    data/     dataset checks and loaders, VOC/COCO conversion, synthetic data, the YOLO label writer
+    errors, checks, atomic, _version    (the foundation: no torch, no Ultralytics)
+
+The names below are the Python API, one per stage (model in, model out) and one per run. They load on first use,
+so `import yolo_prune` itself imports no torch, Ultralytics, matplotlib or onnxruntime.
 
     load_model -> make_prunable -> prune -> finetune -> validate -> export_onnx / quantize_int8 -> bench
-
-`run_prune`, `run_train`, `run_sensitivity`, `run_unstructured` and `model_info` (in `pipeline`) chain the stages as
-the CLI commands do; `convert_voc`/`convert_coco` and `synthetic.generate` make datasets.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from yolo_prune.bench import bench  # noqa: E402
-from yolo_prune.checkpoint import save_checkpoint  # noqa: E402
-from yolo_prune.config import PruneConfig  # noqa: E402
-from yolo_prune.convert import convert_coco, convert_voc  # noqa: E402
-from yolo_prune.cost import ModelCost, measure  # noqa: E402
-from yolo_prune.errors import YoloPruneError  # noqa: E402
-from yolo_prune.export import export_onnx  # noqa: E402
-from yolo_prune.finetune import FinetuneConfig, finetune  # noqa: E402
-from yolo_prune.load import load_model  # noqa: E402
-from yolo_prune.pipeline import model_info, run_prune, run_sensitivity, run_train, run_unstructured  # noqa: E402
-from yolo_prune.prune import PruneResult, prune  # noqa: E402
-from yolo_prune.quantize import quantize_int8  # noqa: E402
-from yolo_prune.surgery import make_prunable  # noqa: E402
-from yolo_prune.validate import validate  # noqa: E402
+import importlib
 
-__all__ = [
-    "FinetuneConfig",
-    "ModelCost",
-    "PruneConfig",
-    "PruneResult",
-    "YoloPruneError",
-    "__version__",
-    "bench",
-    "convert_coco",
-    "convert_voc",
-    "export_onnx",
-    "finetune",
-    "load_model",
-    "make_prunable",
-    "measure",
-    "model_info",
-    "prune",
-    "quantize_int8",
-    "run_prune",
-    "run_sensitivity",
-    "run_train",
-    "run_unstructured",
-    "save_checkpoint",
-    "validate",
-]
+from yolo_prune._version import __version__
+
+# public name -> module that defines it
+_API = {
+    "load_model": "yolo_prune.pruning.load",
+    "make_prunable": "yolo_prune.pruning.surgery",
+    "PruneConfig": "yolo_prune.pruning.config",
+    "prune": "yolo_prune.pruning.prune",
+    "PruneResult": "yolo_prune.pruning.prune",
+    "Allocation": "yolo_prune.pruning.allocation",
+    "create_allocation": "yolo_prune.pruning.allocation",
+    "ModelCost": "yolo_prune.pruning.cost",
+    "measure": "yolo_prune.pruning.cost",
+    "save_checkpoint": "yolo_prune.pruning.checkpoint",
+    "FinetuneConfig": "yolo_prune.train.finetune",
+    "finetune": "yolo_prune.train.finetune",
+    "PrunedDetectionTrainer": "yolo_prune.train.trainers",
+    "validate": "yolo_prune.train.validate",
+    "export_onnx": "yolo_prune.deploy.export",
+    "quantize_int8": "yolo_prune.deploy.quantize",
+    "bench": "yolo_prune.deploy.bench",
+    "convert_voc": "yolo_prune.data.convert",
+    "convert_coco": "yolo_prune.data.convert",
+    "run_prune": "yolo_prune.app.prune_run",
+    "resume_run": "yolo_prune.app.prune_run",
+    "run_train": "yolo_prune.app.train_run",
+    "run_sensitivity": "yolo_prune.app.sensitivity_run",
+    "run_unstructured": "yolo_prune.app.unstructured_run",
+    "run_export": "yolo_prune.app.export_run",
+    "model_info": "yolo_prune.app.info",
+    "YoloPruneError": "yolo_prune.errors",
+}
+
+__all__ = ["__version__", *sorted(_API)]
+
+
+def __getattr__(name: str):
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'yolo_prune' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,3 +1,3 @@
-from yolo_prune.cli import main
+from yolo_prune.app.cli import main
 
 main()

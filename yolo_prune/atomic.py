@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+from yolo_prune.errors import ConfigError
 
 
 @contextlib.contextmanager
@@ -35,14 +38,34 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def write_json(path: str | Path, data: object) -> None:
+    """`data` as indented JSON (paths and other objects as strings), written atomically."""
+    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def replace_path(src: Path, dst: Path, *, overwrite: bool = True) -> None:
+    """Move the finished file or folder `src` onto `dst` in one rename.
+
+    A folder already at `dst` is first renamed aside and deleted after, so `dst` is never missing or half-replaced.
+    With `overwrite=False` a folder `src` only replaces an absent or empty `dst`; otherwise `OSError` is raised.
+    """
+    old = None
+    if overwrite and dst.is_dir() and src.is_dir() and any(dst.iterdir()):
+        old = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.old")
+        os.replace(dst, old)
+    try:
+        os.replace(src, dst)
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def staging_dir(out: str | Path) -> Iterator[Path]:
     """Yield a new hidden folder beside `out` to build a folder output in; it is removed on exit.
 
-    The caller renames it onto `out` once complete (`os.replace`), so `out` appears whole or not at all.
+    The caller renames it onto `out` once complete (`replace_path`), so `out` appears whole or not at all.
     """
-    from yolo_prune.errors import ConfigError
-
     out = Path(out)
     staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:

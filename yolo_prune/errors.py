@@ -27,3 +27,14 @@ class DataError(YoloPruneError):
 
 class ExportError(YoloPruneError):
     """An export failed or its output disagrees with the PyTorch model."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of a library's error message, without Ultralytics' 'ERROR ❌' decoration.
+
+    Library errors (Ultralytics, onnxruntime) often span many lines; a `YoloPruneError` built from one keeps one.
+    """
+    import re
+
+    lines = str(error).strip().splitlines()
+    return re.sub(r"^(ERROR)?[\s❌️]*", "", lines[0]) if lines else type(error).__name__

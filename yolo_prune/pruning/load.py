@@ -7,14 +7,14 @@ online, exactly as Ultralytics does it. Everything that can go wrong is turned i
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import torch
 from ultralytics.nn.modules.head import Detect
 from ultralytics.nn.tasks import DetectionModel
 
-from yolo_prune.errors import ModelLoadError, UnsupportedModelError
+from yolo_prune.checks import check_model_file
+from yolo_prune.errors import ModelLoadError, UnsupportedModelError, first_line
 
 SUPPORTED = "detection models with a plain Detect head (YOLOv8, YOLO11, YOLO26 and custom YAMLs of their blocks)"
 
@@ -26,24 +26,12 @@ def _is_official_asset(name: str) -> bool:
 
 
 def _check_source(source: str) -> None:
+    """A model file that exists; or an official name that Ultralytics downloads (.pt) or ships (.yaml)."""
     path = Path(source)
     suffix = path.suffix.lower()
-    if suffix not in (".pt", ".yaml", ".yml"):
-        raise ModelLoadError(f"{source}: expected a .pt checkpoint or a model .yaml")
-    if path.exists():
-        if path.is_dir():
-            raise ModelLoadError(f"{source} is a directory, not a model file")
-        if path.stat().st_size == 0:
-            raise ModelLoadError(f"{source} is empty")
-        return
-    if suffix == ".pt" and (str(source) != path.name or not _is_official_asset(path.name)):
-        raise ModelLoadError(f"model file not found: {source}")
-
-
-def _first_line(error: BaseException) -> str:
-    """The first line of an Ultralytics error, without its 'ERROR ❌' decoration."""
-    lines = str(error).strip().splitlines()
-    return re.sub(r"^(ERROR)?[\s❌️]*", "", lines[0]) if lines else type(error).__name__
+    official = suffix in (".yaml", ".yml") or (str(source) == path.name and _is_official_asset(path.name))
+    if path.exists() or suffix not in (".pt", ".yaml", ".yml") or not official:
+        check_model_file(path, (".pt", ".yaml", ".yml"))
 
 
 def load_model(source: str | Path, *, names: dict[int, str] | None = None) -> DetectionModel:
@@ -61,14 +49,14 @@ def load_model(source: str | Path, *, names: dict[int, str] | None = None) -> De
         wrapper = YOLO(source)
     except NotImplementedError as e:  # Ultralytics' answer for RT-DETR YAMLs
         raise UnsupportedModelError(
-            f"{source}: unsupported model ({_first_line(e)}); yolo_prune prunes {SUPPORTED}"
+            f"{source}: unsupported model ({first_line(e)}); yolo_prune prunes {SUPPORTED}"
         ) from e
     except (FileNotFoundError, ConnectionError) as e:
-        raise ModelLoadError(f"cannot load {source}: {_first_line(e)}") from e
+        raise ModelLoadError(f"cannot load {source}: {first_line(e)}") from e
     except (TypeError, RuntimeError, EOFError, ValueError, KeyError, AttributeError, OSError) as e:
-        raise ModelLoadError(f"cannot read {source}: not a valid Ultralytics model ({_first_line(e)})") from e
+        raise ModelLoadError(f"cannot read {source}: not a valid Ultralytics model ({first_line(e)})") from e
     except Exception as e:  # pickle and YAML errors of many kinds: a corrupt file is still a one-line error
-        raise ModelLoadError(f"cannot read {source}: {type(e).__name__}: {_first_line(e)}") from e
+        raise ModelLoadError(f"cannot read {source}: {type(e).__name__}: {first_line(e)}") from e
 
     model = wrapper.model
     head = model.model[-1] if isinstance(model, DetectionModel) else None

@@ -22,18 +22,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 
-from yolo_prune.atomic import staging_dir
+from yolo_prune.atomic import replace_path, staging_dir
+from yolo_prune.data.labels import write_data_yaml, write_labels, yolo_line
 from yolo_prune.errors import ConfigError
 
 SHAPES = ("circle", "rectangle", "triangle", "star", "ring", "cross", "glyph")
@@ -243,17 +240,10 @@ def _move_into_place(staging: Path, out: Path, params: dict) -> None:
     """Rename `staging` onto `out`; an older synthetic dataset there is moved aside first, then deleted."""
     if _is_complete(out, params):  # another process finished the same dataset meanwhile
         return
-    old = None
-    if out.is_dir() and any(out.iterdir()):
-        old = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.old"
-        os.replace(out, old)
     try:
-        os.replace(staging, out)  # atomic; onto an absent or empty folder only
+        replace_path(staging, out)
     except OSError:
         raise ConfigError(f"{out} appeared while generating and is not empty; choose another --out") from None
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_dataset(root: Path, final: Path, params: dict) -> dict:
@@ -272,19 +262,14 @@ def _write_dataset(root: Path, final: Path, params: dict) -> dict:
             if not ok:  # pragma: no cover - OpenCV always encodes uint8 BGR
                 raise RuntimeError("OpenCV could not encode a JPEG")
             (root / "images" / split / f"{i:06d}.jpg").write_bytes(encoded.tobytes())
-            lines = [
-                f"{c} {(x0 + x1) / 2 / imgsz:.6f} {(y0 + y1) / 2 / imgsz:.6f} {(x1 - x0) / imgsz:.6f} "
-                f"{(y1 - y0) / imgsz:.6f}\n"
-                for c, x0, y0, x1, y1 in labels
-            ]
-            (root / "labels" / split / f"{i:06d}.txt").write_text("".join(lines), encoding="utf-8")
+            lines = [yolo_line(c, (x0, y0, x1, y1), imgsz, imgsz) for c, x0, y0, x1, y1 in labels]
+            write_labels(root / "labels" / split / f"{i:06d}.txt", lines)
             for c, *_ in labels:
                 counts[classes[c]] += 1
         images[split], boxes[split] = n, counts
-    data = {"path": str(final), "train": "images/train", "val": "images/val", "names": dict(enumerate(classes))}
     name = params["difficulty"] if isinstance(params["difficulty"], str) else "custom"
-    header = f"# synthetic shapes made by yolo-prune synth (seed {params['seed']}, {name}); see {MANIFEST}\n"
-    (root / "data.yaml").write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    header = f"synthetic shapes made by yolo-prune synth (seed {params['seed']}, {name}); see {MANIFEST}"
+    write_data_yaml(root, final, _SPLITS, classes, header)
     return {**_identity(params), "images": images, "boxes": boxes}
 
 

@@ -1,95 +1,18 @@
-"""Fine-tune a pruned detector with Ultralytics' own `DetectionTrainer` (EMA, augmentation, LR schedule, AMP on GPU,
-`best.pt`/`last.pt`, multi-GPU DDP, native knowledge distillation).
-
-The one thing the stock trainer gets wrong for a pruned model is the model itself: `Model.train()` rebuilds the
-network from its YAML (full widths) and copies over only the tensors whose shapes still match, so the pruned weights
-are silently dropped. `PrunedDetectionTrainer` is handed the pruned module directly (`BaseTrainer.setup_model` keeps
-a module it is given) and overrides the documented `get_model` hook so that resuming from `last.pt` also keeps the
-pruned module instead of rebuilding it.
+"""Fine-tune a pruned detector with Ultralytics' own trainer (EMA, augmentation, LR schedule, AMP on GPU,
+`best.pt`/`last.pt`, multi-GPU DDP, native knowledge distillation), through the subclasses in `trainers`.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from torch import nn
-from ultralytics.models.yolo.detect import DetectionTrainer
 
-from yolo_prune.datasets import check_classes
+from yolo_prune.data.datasets import check_classes
 from yolo_prune.errors import ConfigError
-
-LOGGER = logging.getLogger("yolo_prune")
-
-
-class PrunedDetectionTrainer(DetectionTrainer):
-    """A `DetectionTrainer` that trains the (pruned) module it is given and never rebuilds it from the YAML."""
-
-    def get_model(self, cfg=None, weights=None, verbose: bool = True):
-        # On resume, Ultralytics passes the module stored in last.pt as `weights`: that *is* the pruned network.
-        if isinstance(weights, nn.Module):
-            model = weights.float()
-            for p in model.parameters():
-                p.requires_grad_(True)
-            return model
-        return super().get_model(cfg=cfg, weights=weights, verbose=verbose)
-
-    def save_model(self):
-        # Ultralytics writes last.pt and best.pt in place, so a process killed during a save leaves a truncated
-        # last.pt that `--resume` cannot read. Let it write to temporary names, then rename them into place (atomic
-        # on one filesystem): an interrupted run always keeps a readable last.pt from the previous epoch.
-        last, best = Path(self.last), Path(self.best)
-        self.last, self.best = last.with_name(f".{last.name}.partial"), best.with_name(f".{best.name}.partial")
-        try:
-            saved = super().save_model()
-        finally:
-            partial_last, partial_best = self.last, self.best
-            self.last, self.best = last, best
-        for partial, final in ((partial_last, last), (partial_best, best)):
-            if partial.exists():
-                os.replace(partial, final)
-        return saved
-
-
-class SparseDetectionTrainer(PrunedDetectionTrainer):
-    """Sparse training before pruning: group-lasso on BatchNorm scales over torch-pruning's dependency groups.
-
-    Each optimizer step first adds the regulariser's gradient (torch-pruning's `BNScalePruner.regularize`), pushing
-    whole channel groups that the pruner would remove together towards zero, so that removing them later costs less.
-    """
-
-    sparsity_reg = 5e-4  # regularisation strength; a class attribute so DDP workers (rebuilt from the class) see it
-
-    def _setup_train(self):
-        super()._setup_train()
-        import torch_pruning as tp
-        from ultralytics.utils.torch_utils import unwrap_model
-
-        from yolo_prune.cost import example_input
-        from yolo_prune.prune import head_outputs, unprunable_layers
-
-        model = unwrap_model(self.model)
-        self.regularizer = tp.pruner.BNScalePruner(
-            model,
-            example_input(model, 64),
-            importance=tp.importance.BNScaleImportance(),
-            reg=self.sparsity_reg,
-            group_lasso=True,
-            ignored_layers=unprunable_layers(model),
-            forward_fn=head_outputs,
-        )
-        model.train()  # tracing leaves the model in eval mode
-
-    def optimizer_step(self):
-        from ultralytics.utils.torch_utils import unwrap_model
-
-        # Gradients are still scaled by the AMP scaler here (Ultralytics unscales inside optimizer_step).
-        scale = self.scaler.get_scale() if self.scaler.is_enabled() else 1.0
-        self.regularizer.regularize(unwrap_model(self.model), reg=self.sparsity_reg * scale)
-        super().optimizer_step()
+from yolo_prune.train.trainers import PrunedDetectionTrainer
 
 
 @dataclass
@@ -181,7 +104,7 @@ def finetune(
     With `config.distill`, `teacher` (a checkpoint path, typically the unpruned model) guides the training through
     Ultralytics' native distillation (`distill_model`, `dis`). `source` names the checkpoint `model` came from.
     `trainer_class` picks the training flavour: `SparseDetectionTrainer` for sparse training before pruning,
-    `yolo_prune.unstructured.MaskedDetectionTrainer` to hold the zeros of an unstructured model.
+    `MaskedDetectionTrainer` to hold the zeros of an unstructured model.
     """
     if config.distill and not teacher:
         raise ConfigError("--distill needs a teacher checkpoint")
@@ -205,7 +128,7 @@ def resume(last: str | Path, *, trainer_class: type[PrunedDetectionTrainer] = Pr
     return _run(trainer)
 
 
-def _run(trainer: DetectionTrainer) -> FinetuneResult:
+def _run(trainer: PrunedDetectionTrainer) -> FinetuneResult:
     start = time.perf_counter()
     trainer.train()
     return FinetuneResult(

@@ -4,31 +4,25 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from yolo_prune.checks import check_fraction, check_imgsz
 from yolo_prune.errors import ConfigError
-from yolo_prune.importance import get_criterion
-
-# uniform: every group loses the same share of its channels; global: channels ranked across all groups by normalised
-# importance; sensitivity: per-group shares from a sensitivity scan (see yolo_prune.sensitivity).
-ALLOCATIONS = ("uniform", "global", "sensitivity")
-
-
-def _check_fraction(name: str, value: float | None) -> None:
-    if value is not None and not 0.0 < value < 1.0:
-        raise ConfigError(f"{name} must be between 0 and 1 (exclusive), got {value}")
+from yolo_prune.pruning.allocation import CHANNEL_RATIO, get_allocation
+from yolo_prune.pruning.importance import get_criterion
 
 
 @dataclass
 class PruneConfig:
     """Options for one structured prune; checked on construction.
 
-    Exactly one of `target_macs` (fraction of the original MACs to keep, e.g. 0.5) and `ratio` (fraction of channels to
-    remove from every prunable group) is set. `method` names an importance criterion (see `yolo_prune.importance`).
+    Exactly one of `target_macs` (fraction of the original MACs to keep, e.g. 0.5) and `ratio` (fraction of channels
+    to remove from every prunable group) is set. `method` names an importance criterion (`pruning.importance`) and
+    `allocation` a way to spread the budget (`pruning.allocation`); both are checked against their registries.
     """
 
     target_macs: float | None = None
     ratio: float | None = None
     method: str = "l2"
-    allocation: str = "uniform"  # how the channel budget is spread over groups: see ALLOCATIONS
+    allocation: str = "uniform"  # how the channel budget is spread over groups: see pruning.allocation
     sensitivity: str | None = None  # sensitivity.json for allocation "sensitivity" (else scanned on the fly)
     round_to: int | None = None
     imgsz: int = 640
@@ -41,21 +35,19 @@ class PruneConfig:
     def __post_init__(self) -> None:
         if (self.target_macs is None) == (self.ratio is None):
             raise ConfigError("give exactly one of --target-macs and --ratio")
-        _check_fraction("--target-macs", self.target_macs)
-        _check_fraction("--ratio", self.ratio)
+        check_fraction("--target-macs", self.target_macs)
+        check_fraction("--ratio", self.ratio)
         criterion = get_criterion(self.method)
         if criterion.needs_gradients and not self.data:
             raise ConfigError(f"--method {self.method} needs loss gradients: pass --data DATA.yaml")
-        if self.allocation not in ALLOCATIONS:
-            raise ConfigError(f"unknown allocation '{self.allocation}'; choose one of: {', '.join(ALLOCATIONS)}")
-        if self.allocation == "sensitivity" and self.ratio is not None:
-            raise ConfigError("--allocation sensitivity needs --target-macs")
-        if self.allocation == "sensitivity" and not (self.sensitivity or self.data):
-            raise ConfigError("--allocation sensitivity needs --sensitivity FILE or --data DATA.yaml to scan")
+        allocation = get_allocation(self.allocation)
+        if allocation.variable != CHANNEL_RATIO and self.ratio is not None:
+            raise ConfigError(f"--allocation {self.allocation} needs --target-macs")
+        if allocation.needs_table and not (self.sensitivity or self.data):
+            raise ConfigError(f"--allocation {self.allocation} needs --sensitivity FILE or --data DATA.yaml to scan")
         if self.round_to is not None and self.round_to < 1:
             raise ConfigError(f"--round-to must be a positive integer, got {self.round_to}")
-        if self.imgsz < 32 or self.imgsz % 32:
-            raise ConfigError(f"--imgsz must be a positive multiple of 32, got {self.imgsz}")
+        check_imgsz(self.imgsz)
         if not 0.0 < self.max_layer_ratio < 1.0:
             raise ConfigError(f"max_layer_ratio must be between 0 and 1, got {self.max_layer_ratio}")
         if self.grad_batches < 1 or self.batch < 1:

@@ -6,7 +6,8 @@ removed. Instead each trial *masks* the channels: it zeroes the input-channel we
 them, which is what removal does to the network's function (the producers' outputs are then read by nobody), and
 the weights are put back afterwards. The weakest channels by L2 norm are the ones masked, as `l2` pruning would pick.
 
-`allocate()` turns the table into per-group ratios that save a MACs budget with the smallest predicted drop.
+`allocation.allocate()` turns the table into per-group ratios that save a MACs budget with the smallest predicted
+drop.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from yolo_prune.cost import example_input, measure
-from yolo_prune.errors import ConfigError
-from yolo_prune.prune import head_outputs, unprunable_layers
-from yolo_prune.surgery import make_prunable
+from yolo_prune.checks import check_fraction
+from yolo_prune.pruning.cost import example_input, measure
+from yolo_prune.pruning.structure import head_outputs, unprunable_layers
+from yolo_prune.pruning.surgery import make_prunable
 
 LOGGER = logging.getLogger("yolo_prune")
 
@@ -141,8 +142,7 @@ def scan(
     number always means more damage. `model` is not modified (the scan runs on a copy).
     """
     for r in ratios:
-        if not 0.0 < r < 1.0:
-            raise ConfigError(f"--ratios must be between 0 and 1 (exclusive), got {r}")
+        check_fraction("--ratios", r)
     start = time.perf_counter()
     work = copy.deepcopy(model).float().eval()
     make_prunable(work)
@@ -183,45 +183,3 @@ def scan(
         "seconds": time.perf_counter() - start,
         "groups": rows,
     }
-
-
-def allocate(table: dict, macs_to_save: float) -> dict[str, float]:
-    """Per-group ratios (from 0 and the scanned ratios) saving at least `macs_to_save` (a fraction of the total MACs)
-    with the smallest predicted drop, by greedy marginal cost (drop per MAC saved), MACs savings taken as additive.
-
-    The last upgrade is taken fractionally (its ratio interpolated) so that the savings meet the budget exactly,
-    which makes the result a continuous function of the budget. Returns group name -> ratio (0 for groups left alone).
-    """
-    ratios = [0.0, *table["ratios"]]
-    choice = {g["group"]: 0 for g in table["groups"]}
-    by_name = {g["group"]: g for g in table["groups"]}
-
-    def cost(g: dict, i: int) -> tuple[float, float]:
-        r = ratios[i]
-        return (g["drop"][str(r)] if r else 0.0), g["macs_share"] * r
-
-    saved = 0.0
-    while saved < macs_to_save:
-        best, best_rate = None, None
-        for name, i in choice.items():
-            if i + 1 >= len(ratios):
-                continue
-            g = by_name[name]
-            (d0, s0), (d1, s1) = cost(g, i), cost(g, i + 1)
-            if s1 <= s0:
-                continue
-            rate = max(d1 - d0, 0.0) / (s1 - s0)
-            if best_rate is None or rate < best_rate:
-                best, best_rate = name, rate
-        if best is None:
-            break  # every group is at its largest scanned ratio
-        g = by_name[best]
-        step = cost(g, choice[best] + 1)[1] - cost(g, choice[best])[1]
-        if saved + step > macs_to_save:  # take only the part of this upgrade that the budget needs
-            lo = ratios[choice[best]]
-            result = {name: ratios[i] for name, i in choice.items()}
-            result[best] = lo + (ratios[choice[best] + 1] - lo) * (macs_to_save - saved) / step
-            return result
-        saved += step
-        choice[best] += 1
-    return {name: ratios[i] for name, i in choice.items()}

@@ -29,7 +29,7 @@ def validate(
     """
     from ultralytics.models.yolo.detect import DetectionValidator
 
-    from yolo_prune.datasets import check_classes, resolve_dataset
+    from yolo_prune.data.datasets import check_classes, resolve_dataset
 
     dataset = resolve_dataset(data, splits=(split,))
     if isinstance(model, nn.Module):

@@ -1,6 +1,6 @@
 """INT8 ONNX for CPU deployment: onnxruntime's static quantization of an exported FP32 detector.
 
-Calibrated on real, letterboxed images (the same preprocessing as the parity check of `yolo_prune.export`), with
+Calibrated on real, letterboxed images (the same preprocessing as the parity check, `parity.letterbox`), with
 the detection head's box-decoding tail kept in float (see `quantize_int8` for why and what it measured).
 """
 
@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from yolo_prune.atomic import atomic_path
-from yolo_prune.errors import ConfigError, DataError, ExportError, ModelLoadError
-from yolo_prune.export import ExportResult, letterbox
-from yolo_prune.load import _first_line
+from yolo_prune.checks import check_model_file
+from yolo_prune.data.datasets import resolve_dataset
+from yolo_prune.deploy.export import ExportResult
+from yolo_prune.deploy.parity import letterbox
+from yolo_prune.errors import ConfigError, DataError, ExportError, first_line
 
 LOGGER = logging.getLogger("yolo_prune")
 
@@ -48,11 +50,7 @@ def quantize_int8(
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    onnx_path = Path(onnx_path)
-    if onnx_path.suffix.lower() != ".onnx":
-        raise ModelLoadError(f"{onnx_path}: expected an .onnx file")
-    if not onnx_path.is_file():
-        raise ModelLoadError(f"ONNX file not found: {onnx_path}")
+    onnx_path = check_model_file(onnx_path, (".onnx",))
     out = Path(out) if out is not None else onnx_path.with_name(f"{onnx_path.stem}_int8.onnx")
     if out.resolve() == onnx_path.resolve():
         raise ConfigError(f"the INT8 file would overwrite its input {onnx_path}; choose another --out")
@@ -81,7 +79,7 @@ def quantize_int8(
                 nodes_to_exclude=excluded,
             )
         except Exception as e:  # onnxruntime's quantizer raises many kinds
-            raise ExportError(f"INT8 quantization of {onnx_path} failed: {_first_line(e)}") from e
+            raise ExportError(f"INT8 quantization of {onnx_path} failed: {first_line(e)}") from e
         model = onnx.load(str(quantized))
         del model.metadata_props[:]  # keep Ultralytics' metadata (names, stride, imgsz) so YOLO() can load the file
         model.metadata_props.extend(source.metadata_props)
@@ -134,8 +132,6 @@ def calibration_files(
     if (data is None) == (images is None):
         raise ConfigError("INT8 calibration needs exactly one of --data (a dataset YAML) or images")
     if data is not None:
-        from yolo_prune.datasets import resolve_dataset
-
         train = resolve_dataset(data, splits=("train",))["train"]
         sources = [Path(p) for p in (train if isinstance(train, list) else [train])]
     else:

@@ -3,8 +3,7 @@
 The file has the keys Ultralytics' `load_checkpoint` reads (`model`, `train_args`, ...), so `ultralytics.YOLO(path)`
 loads it for val, predict and export. Weights are stored in FP32 (Ultralytics stores FP16): a pruned model is a
 starting point for fine-tuning, and rounding it first would lose information for nothing.
-The rewritten blocks unpickle from `yolo_prune.surgery`, which Python imports by itself wherever yolo_prune is
-installed.
+The rewritten blocks are stock Ultralytics blocks (see `surgery`), so the file unpickles without yolo_prune.
 """
 
 from __future__ import annotations
@@ -18,14 +17,13 @@ import torch_pruning as tp
 import ultralytics
 from torch import nn
 
+from yolo_prune._version import __version__
 from yolo_prune.atomic import atomic_path
 
 METADATA_KEY = "yolo_prune"
 
 
 def versions() -> dict[str, str]:
-    from yolo_prune import __version__
-
     return {
         "yolo_prune": __version__,
         "ultralytics": ultralytics.__version__,

@@ -1,28 +1,34 @@
-"""PNG figures for run folders (matplotlib, headless)."""
+"""PNG figures for run folders.
+
+Figures are matplotlib `Figure` objects drawn straight to PNG (the Agg canvas that `savefig` picks for the format):
+no pyplot, so nothing here switches the plotting backend of a notebook or script that uses yolo_prune, and no window
+is ever opened.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+from yolo_prune.atomic import atomic_path
 
-matplotlib.use("Agg")  # no display here or on servers
-import matplotlib.pyplot as plt  # noqa: E402
 
-from yolo_prune.atomic import atomic_path  # noqa: E402
+def _figure(figsize: tuple[float, float]):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize)
 
 
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
 def map_vs_macs(points: list[dict], path: str | Path, title: str = "") -> Path:
     """mAP50-95 against the MACs fraction, one point per pruning step (plus the unpruned start), in order."""
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = _figure((5.5, 4))
+    ax = fig.subplots()
     xs = [100 * p["macs_fraction"] for p in points]
     ys = [p["map50_95"] for p in points]
     ax.plot(xs, ys, "o-", color="tab:blue")
@@ -39,7 +45,8 @@ def map_vs_macs(points: list[dict], path: str | Path, title: str = "") -> Path:
 def layer_widths(before: list[dict], after: list[dict], path: str | Path, title: str = "") -> Path:
     """Output channels of every layer before and after pruning, side by side."""
     rows = [(b, a) for b, a in zip(before, after) if b["out_channels"] is not None]
-    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(rows)), 4))
+    fig = _figure((max(6, 0.35 * len(rows)), 4))
+    ax = fig.subplots()
     xs = range(len(rows))
     ax.bar([x - 0.2 for x in xs], [b["out_channels"] for b, _ in rows], width=0.4, label="before", color="0.7")
     ax.bar([x + 0.2 for x in xs], [a["out_channels"] for _, a in rows], width=0.4, label="after", color="tab:blue")
@@ -57,7 +64,8 @@ def sensitivity_heatmap(table: dict, path: str | Path, top: int = 60) -> Path:
     groups = table["groups"][:top]
     ratios = table["ratios"]
     values = np.array([[g["drop"][str(r)] for r in ratios] for g in groups])
-    fig, ax = plt.subplots(figsize=(4 + 0.6 * len(ratios), max(4, 0.18 * len(groups))))
+    fig = _figure((4 + 0.6 * len(ratios), max(4, 0.18 * len(groups))))
+    ax = fig.subplots()
     image = ax.imshow(values, aspect="auto", cmap="magma_r")
     ax.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
     ax.set_yticks(range(len(groups)), [g["group"].removesuffix(".conv") for g in groups], fontsize=6)
@@ -87,8 +95,11 @@ def predictions_side_by_side(
 
     val = Path(check_det_dataset(str(data), autodownload=False)["val"])
     images = sorted(p for p in val.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:count]
-    fig, axes = plt.subplots(len(images), 2, figsize=(6, 3 * len(images)), squeeze=False)
-    palette = plt.get_cmap("tab10")
+    from matplotlib import colormaps
+
+    fig = _figure((6, 3 * len(images)))
+    axes = fig.subplots(len(images), 2, squeeze=False)
+    palette = colormaps["tab10"]
     for col, (title, weights) in enumerate((("original", original), ("pruned", pruned))):
         model = YOLO(str(weights))
         for row, image in enumerate(images):

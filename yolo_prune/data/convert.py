@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import shutil
 import xml.etree.ElementTree as ET
@@ -24,10 +23,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
 from PIL import Image, UnidentifiedImageError
 
-from yolo_prune.atomic import staging_dir
+from yolo_prune.atomic import replace_path, staging_dir
+from yolo_prune.data.labels import write_data_yaml, write_labels, yolo_line
 from yolo_prune.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
@@ -296,7 +295,7 @@ def _write_dataset(
                     continue
                 clipped += was_clipped
                 per_class[name] += 1
-                lines.append(_yolo_line(class_id[name], xyxy, *size))
+                lines.append(yolo_line(class_id[name], xyxy, *size))
             image_dst = staging / "images" / split / record.image.name
             label_dst = staging / "labels" / split / f"{record.image.stem}.txt"
             if label_dst.exists():
@@ -304,7 +303,7 @@ def _write_dataset(
             image_dst.parent.mkdir(parents=True, exist_ok=True)
             label_dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(record.image, image_dst)  # not copy2: keep a read-only source's mode out of `out`
-            label_dst.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+            write_labels(label_dst, lines)
             images[split] += 1
         if resized:
             warnings.append(
@@ -322,12 +321,11 @@ def _write_dataset(
             if split in images:
                 (staging / "images" / split).mkdir(parents=True, exist_ok=True)
                 (staging / "labels" / split).mkdir(parents=True, exist_ok=True)
-        data = {"path": str(out), **{s: f"images/{s}" for s in SPLITS if s in images}}
-        data["names"] = dict(enumerate(names))
-        header = f"# YOLO dataset converted by yolo-prune convert from {source.resolve()}\n"
-        (staging / "data.yaml").write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        splits = [s for s in SPLITS if s in images]
+        header = f"YOLO dataset converted by yolo-prune convert from {source.resolve()}"
+        write_data_yaml(staging, out, splits, names, header)
         try:
-            os.replace(staging, out)  # atomic; replaces `out` only if it is an empty folder
+            replace_path(staging, out, overwrite=False)
         except OSError:
             raise ConfigError(f"{out} appeared while converting and is not empty; choose a new --out") from None
     return ConvertSummary(
@@ -371,12 +369,6 @@ def _clip(box: Sequence[float], width: int, height: int) -> tuple[tuple[float, f
     if clipped[2] - clipped[0] < 1 or clipped[3] - clipped[1] < 1:
         return None, False
     return clipped, clipped != (x1, y1, x2, y2)
-
-
-def _yolo_line(cls: int, xyxy: tuple[float, float, float, float], width: int, height: int) -> str:
-    x1, y1, x2, y2 = xyxy
-    cx, cy, w, h = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height
-    return f"{cls} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}"
 
 
 def _check_out(out: str | Path) -> Path:

@@ -10,19 +10,26 @@ from __future__ import annotations
 import logging
 import platform
 import shlex
+import shutil
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from yolo_prune.atomic import write_text
-from yolo_prune.config import PruneConfig
-from yolo_prune.errors import ConfigError
-from yolo_prune.finetune import FinetuneConfig
-from yolo_prune.report import markdown_table, write_json
+from yolo_prune.app import plots
+from yolo_prune.app.folders import refuse_finished
+from yolo_prune.app.prune_run import run_prune
+from yolo_prune.app.render import markdown_table
+from yolo_prune.app.train_run import run_train
+from yolo_prune.atomic import write_json, write_text
+from yolo_prune.data.synthetic import generate
+from yolo_prune.deploy.bench import bench
+from yolo_prune.deploy.export import export_onnx
+from yolo_prune.pruning.config import PruneConfig
+from yolo_prune.train.finetune import FinetuneConfig
 
 LOGGER = logging.getLogger("yolo_prune")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BASELINE = REPO / "weights" / "demo-yolov8n.pt"
 
 
@@ -50,16 +57,9 @@ def _stage(n: int, total: int, text: str) -> None:
 
 def run_demo(out_dir: str | Path = "runs/demo", *, fast: bool = False, data_dir: str | Path | None = None) -> dict:
     """Run the demo into `out_dir` and return its report (also written as report.json and report.md)."""
-    from yolo_prune.bench import bench
-    from yolo_prune.export import export_onnx
-    from yolo_prune.pipeline import run_prune, run_train
-    from yolo_prune.plots import predictions_side_by_side
-    from yolo_prune.synthetic import generate
-
     plan = PLANS["fast" if fast else "full"]
     out = Path(out_dir)
-    if (out / "report.json").exists():
-        raise ConfigError(f"{out} already holds a demo run; choose another --out")
+    refuse_finished(out)
     start = time.perf_counter()
     total = 6
     commands: dict[str, str] = {}
@@ -90,7 +90,7 @@ def run_demo(out_dir: str | Path = "runs/demo", *, fast: bool = False, data_dir:
     train = FinetuneConfig(epochs=plan.finetune_epochs, batch=16, imgsz=plan.imgsz, workers=2)
     prune_dir = out / "prune"
     report = run_prune(str(baseline), config, prune_dir, train=train)
-    pruned = Path(report["files"]["weights"])
+    pruned = Path(report.files["weights"])
     commands["prune"] = shlex.join(
         [
             "yolo-prune",
@@ -121,12 +121,10 @@ def run_demo(out_dir: str | Path = "runs/demo", *, fast: bool = False, data_dir:
     commands["bench"] = f"yolo-prune bench {out}/export/original.onnx {out}/export/pruned.onnx --imgsz {plan.imgsz}"
 
     _stage(6, total, "writing report.md, report.json and the figures")
-    import shutil
-
     for png in ("widths.png", "map_vs_macs.png"):
         if (prune_dir / png).exists():
             shutil.copyfile(prune_dir / png, out / png)
-    predictions_side_by_side(baseline, pruned, data, out / "predictions.png", imgsz=plan.imgsz)
+    plots.predictions_side_by_side(baseline, pruned, data, out / "predictions.png", imgsz=plan.imgsz)
     summary = _summary(report, exports, rows, baseline, pruned)
     result = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -135,7 +133,7 @@ def run_demo(out_dir: str | Path = "runs/demo", *, fast: bool = False, data_dir:
         "seconds": time.perf_counter() - start,
         "summary": summary,
         "commands": commands,
-        "prune_report": report["files"]["report"],
+        "prune_report": report.files["report"],
         "exports": {k: v.to_dict() for k, v in exports.items()},
         "bench": [r.to_dict() for r in rows],
     }
@@ -144,8 +142,8 @@ def run_demo(out_dir: str | Path = "runs/demo", *, fast: bool = False, data_dir:
     return result
 
 
-def _summary(report: dict, exports: dict, rows: list, baseline: Path, pruned: Path) -> list[dict]:
-    before, after = report["before"], report["after"]
+def _summary(report, exports: dict, rows: list, baseline: Path, pruned: Path) -> list[dict]:
+    before, after = report.before, report.after
     sides = (
         ("original", before, exports["original"], rows[0], baseline),
         ("pruned", after, exports["pruned"], rows[1], pruned),

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo_prune.errors import ConfigError, ModelLoadError
+from yolo_prune.checks import check_imgsz, check_model_file
+from yolo_prune.errors import ConfigError, ExportError, ModelLoadError
 
 LOGGER = logging.getLogger("yolo_prune")
 
@@ -102,12 +103,8 @@ def _check_args(paths: list[Path], imgsz: int, runs: int, warmup: int, threads: 
     if not paths:
         raise ConfigError("give at least one model to bench")
     for path in paths:
-        if path.suffix.lower() not in (".pt", ".onnx"):
-            raise ModelLoadError(f"{path}: expected a .pt checkpoint or an .onnx file")
-        if not path.is_file():
-            raise ModelLoadError(f"model file not found: {path}")
-    if imgsz < 32 or imgsz % 32:
-        raise ConfigError(f"--imgsz must be a multiple of 32 (the largest stride), got {imgsz}")
+        check_model_file(path, (".pt", ".onnx"))
+    check_imgsz(imgsz)
     if runs < 1:
         raise ConfigError(f"--runs must be at least 1, got {runs}")
     if warmup < 0:
@@ -117,8 +114,7 @@ def _check_args(paths: list[Path], imgsz: int, runs: int, warmup: int, threads: 
 
 
 def _export(weights: Path, out: Path, imgsz: int) -> Path:
-    from yolo_prune.errors import ExportError
-    from yolo_prune.export import export_onnx
+    from yolo_prune.deploy.export import export_onnx
 
     LOGGER.info(f"exporting {weights} to ONNX for timing")
     try:
@@ -129,8 +125,8 @@ def _export(weights: Path, out: Path, imgsz: int) -> Path:
 
 
 def _torch_cost(weights: Path, imgsz: int) -> tuple[int, int, str]:
-    from yolo_prune.cost import measure
-    from yolo_prune.load import load_model
+    from yolo_prune.pruning.cost import measure
+    from yolo_prune.pruning.load import load_model
 
     cost = measure(load_model(weights), imgsz)
     return cost.macs, cost.params, "pytorch"

@@ -1,0 +1,419 @@
+"""`yolo-prune`: a thin command line over the Python API. Parsing and printing only: each command calls one run of
+`yolo_prune.app` (or one stage), prints `render`'s table or `--json`, and `_handled` turns bad input into one line."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from yolo_prune.deploy.formats import FORMATS
+from yolo_prune.errors import ConfigError, YoloPruneError
+from yolo_prune.pruning import allocation as allocations
+from yolo_prune.pruning import importance as criteria
+
+app = typer.Typer(
+    name="yolo-prune",
+    help="Shrink Ultralytics YOLO detectors with structured (dependency-graph) channel pruning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+ModelArg = Annotated[str, typer.Argument(help="Checkpoint (.pt), official name (yolov8n.pt) or model YAML.")]
+ImgszOpt = Annotated[int, typer.Option("--imgsz", help="Square input size for MACs and tracing.")]
+
+
+def _setup_logging() -> None:
+    logger = logging.getLogger("yolo_prune")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logging.getLogger("ultralytics").setLevel(logging.WARNING)
+
+
+def _handled(interrupted: Callable[..., str] | None = None):
+    """Decorator for a command: a `YoloPruneError` ends in `error: <message>` and exit code 1; Ctrl-C ends in exit
+    code 130 with `interrupted(**arguments)` (how to continue) when given."""
+
+    def wrap(command):
+        @functools.wraps(command)
+        def run(*args, **kwargs):
+            try:
+                return command(*args, **kwargs)
+            except YoloPruneError as e:
+                typer.echo(f"error: {e}", err=True)
+                raise typer.Exit(code=1) from None
+            except KeyboardInterrupt:
+                hint = f"; {interrupted(**kwargs)}" if interrupted else ""
+                typer.echo(f"\ninterrupted{hint}", err=True)
+                raise typer.Exit(code=130) from None
+
+        return run
+
+    return wrap
+
+
+def _echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, default=str))
+
+
+@app.command()
+@_handled(lambda resume=None, out=None, **_: f"continue with: yolo-prune prune --resume {resume or out or 'DIR'}")
+def prune(
+    model: Annotated[
+        str | None, typer.Argument(help="Checkpoint (.pt), official name (yolov8n.pt) or model YAML.")
+    ] = None,
+    target_macs: Annotated[
+        float | None, typer.Option("--target-macs", help="Fraction of the original MACs to keep, e.g. 0.5.")
+    ] = None,
+    ratio: Annotated[
+        float | None, typer.Option("--ratio", help="Fraction of channels to remove from every prunable group.")
+    ] = None,
+    method: Annotated[str, typer.Option("--method", help=f"Importance: {', '.join(criteria.names())}.")] = "l2",
+    allocation: Annotated[
+        str, typer.Option("--allocation", help=f"How the budget is spread: {', '.join(allocations.names())}.")
+    ] = "uniform",
+    global_pruning: Annotated[bool, typer.Option("--global", help="Same as --allocation global.")] = False,
+    sensitivity: Annotated[
+        str | None, typer.Option("--sensitivity", help="sensitivity.json for --allocation sensitivity.")
+    ] = None,
+    unstructured: Annotated[
+        float | None, typer.Option("--unstructured", help="Zero this share of conv weights instead (comparison).")
+    ] = None,
+    round_to: Annotated[int | None, typer.Option("--round-to", help="Keep channel counts multiples of N.")] = None,
+    imgsz: ImgszOpt = 640,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Dataset YAML: mAP before/after, fine-tuning, --method taylor.")
+    ] = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="Fine-tune epochs in total (0: no fine-tuning).")] = 0,
+    steps: Annotated[int, typer.Option("--steps", help="Prune in K steps, fine-tuning between them.")] = 1,
+    distill: Annotated[bool, typer.Option("--distill", help="Unpruned model teaches the pruned one.")] = False,
+    distill_weight: Annotated[
+        float | None, typer.Option("--distill-weight", help="Distillation loss weight (Ultralytics 'dis').")
+    ] = None,
+    sparse_epochs: Annotated[
+        int, typer.Option("--sparse-epochs", help="Sparse-train the unpruned model M epochs first.")
+    ] = 0,
+    batch: Annotated[int, typer.Option("--batch", help="Training and validation batch size.")] = 16,
+    device: Annotated[str, typer.Option("--device", help="cpu, 0, or 0,1 for multi-GPU (DDP).")] = "cpu",
+    lr0: Annotated[float | None, typer.Option("--lr0", help="Initial learning rate.")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Dataloader workers.")] = 2,
+    split: Annotated[str, typer.Option("--split", help="Split for mAP before/after.")] = "val",
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue the interrupted run in this folder.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/prune/<model>).")] = None,
+) -> None:
+    """Prune MODEL's channels (and fine-tune with --data --epochs); write OUT/pruned.pt and OUT/report.json."""
+    from yolo_prune.app.prune_run import resume_run, run_prune
+    from yolo_prune.app.render import prune_text, unstructured_text
+    from yolo_prune.app.unstructured_run import run_unstructured
+    from yolo_prune.pruning.config import PruneConfig
+    from yolo_prune.train.finetune import FinetuneConfig
+
+    if resume is not None:
+        typer.echo(prune_text(resume_run(resume)))
+        return
+    if model is None:
+        raise ConfigError("give a MODEL to prune, or --resume DIR")
+    train = None
+    if epochs:
+        train = FinetuneConfig(
+            epochs=epochs,
+            batch=batch,
+            imgsz=imgsz,
+            device=device,
+            workers=workers,
+            lr0=lr0,
+            distill=distill,
+            distill_weight=distill_weight,
+        )
+    elif distill:
+        raise ConfigError("--distill needs fine-tuning: pass --epochs N")
+    if unstructured is not None:
+        if target_macs is not None or ratio is not None:
+            raise ConfigError("--unstructured replaces --target-macs/--ratio; give one of them")
+        report = run_unstructured(model, unstructured, out, data=data, train=train, imgsz=imgsz, split=split)
+        typer.echo(unstructured_text(report))
+        return
+    config = PruneConfig(
+        target_macs=target_macs,
+        ratio=ratio,
+        method=method,
+        allocation="global" if global_pruning else allocation,
+        sensitivity=sensitivity,
+        round_to=round_to,
+        imgsz=imgsz,
+        data=data,
+        batch=batch,
+    )
+    report = run_prune(model, config, out, train=train, steps=steps, sparse_epochs=sparse_epochs, split=split)
+    typer.echo(prune_text(report))
+
+
+@app.command()
+@_handled()
+def sensitivity(
+    model: ModelArg,
+    data: Annotated[str | None, typer.Option("--data", help="Dataset YAML (required).")] = None,
+    ratios: Annotated[str, typer.Option("--ratios", help="Comma-separated shares of channels to remove.")] = (
+        "0.25,0.5,0.75"
+    ),
+    metric: Annotated[str, typer.Option("--metric", help="loss (fast, train batches) or map (val split).")] = "loss",
+    batches: Annotated[int, typer.Option("--batches", help="Batches for the loss metric.")] = 4,
+    batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 8,
+    imgsz: ImgszOpt = 640,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for sensitivity.json and .png.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the table as one JSON object.")] = False,
+) -> None:
+    """How much each prunable group hurts when it loses channels; writes sensitivity.json and sensitivity.png."""
+    from yolo_prune.app.render import sensitivity_text
+    from yolo_prune.app.sensitivity_run import run_sensitivity
+
+    try:
+        values = tuple(float(r) for r in ratios.split(","))
+    except ValueError:
+        raise ConfigError(f"--ratios must be comma-separated numbers, got '{ratios}'") from None
+    table = run_sensitivity(
+        model, data, ratios=values, metric=metric, batches_count=batches, imgsz=imgsz, batch=batch, out_dir=out
+    )
+    typer.echo(json.dumps(table) if as_json else sensitivity_text(table))
+
+
+@app.command()
+@_handled(lambda out, **_: f"run the same command again to continue from {out}/train/weights/last.pt")
+def train(
+    model: ModelArg,
+    data: Annotated[str, typer.Option("--data", help="Dataset YAML.")],
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs.")] = 10,
+    imgsz: ImgszOpt = 640,
+    batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 16,
+    device: Annotated[str, typer.Option("--device", help="cpu, 0, or 0,1 for multi-GPU (DDP).")] = "cpu",
+    lr0: Annotated[float | None, typer.Option("--lr0", help="Initial learning rate.")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Dataloader workers.")] = 2,
+    split: Annotated[str, typer.Option("--split", help="Split for the final mAP.")] = "val",
+    out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/train/exp"),
+) -> None:
+    """Train MODEL as it is (pruned or not) with the recipe of the fine-tuning steps; write OUT/model.pt."""
+    from yolo_prune.app.render import train_text
+    from yolo_prune.app.train_run import run_train
+    from yolo_prune.train.finetune import FinetuneConfig
+
+    config = FinetuneConfig(epochs=epochs, batch=batch, imgsz=imgsz, device=device, workers=workers, lr0=lr0)
+    report = run_train(model, data, config, out, split=split)
+    typer.echo(train_text(report, imgsz, split))
+
+
+@app.command()
+@_handled()
+def val(
+    model: Annotated[str, typer.Argument(help="Checkpoint (.pt) or exported ONNX (.onnx).")],
+    data: Annotated[str, typer.Option("--data", help="Dataset YAML.")],
+    split: Annotated[str, typer.Option("--split", help="val or test.")] = "val",
+    imgsz: ImgszOpt = 640,
+    batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 16,
+    device: Annotated[str, typer.Option("--device", help="cpu or a GPU index.")] = "cpu",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """mAP50, mAP50-95 and per-class results of MODEL on a dataset split."""
+    from yolo_prune.app.render import val_text
+    from yolo_prune.checks import check_model_file
+    from yolo_prune.pruning.load import load_model
+    from yolo_prune.train.validate import validate
+
+    path = check_model_file(model, (".pt", ".onnx"))
+    names = dict(load_model(model).names) if path.suffix.lower() == ".pt" else None
+    result = validate(model, data, split=split, imgsz=imgsz, batch=batch, device=device, names=names)
+    typer.echo(json.dumps({"model": model, **result}) if as_json else val_text(result, model, data))
+
+
+@app.command()
+@_handled()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/demo"),
+    fast: Annotated[bool, typer.Option("--fast", help="A reduced run for CI (a couple of minutes).")] = False,
+) -> None:
+    """The whole pipeline offline: synthetic data, prune to 50% MACs, fine-tune, val, ONNX export, bench, report."""
+    from yolo_prune.app.demo import run_demo
+    from yolo_prune.app.render import demo_text
+
+    result = run_demo(out, fast=fast)
+    typer.echo(demo_text(result, str(out / "report.md")))
+
+
+@app.command()
+@_handled()
+def info(
+    model: ModelArg,
+    imgsz: ImgszOpt = 640,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """MACs, parameters and per-layer output channels of MODEL."""
+    from yolo_prune.app.info import model_info
+    from yolo_prune.app.render import info_text
+
+    result = model_info(model, imgsz)
+    typer.echo(json.dumps(result) if as_json else info_text(result))
+
+
+@app.command()
+@_handled()
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="Dataset folder; reused as is if made with the same options.")],
+    n_train: Annotated[int, typer.Option("--train", help="Training images.")] = 320,
+    n_val: Annotated[int, typer.Option("--val", help="Validation images.")] = 96,
+    imgsz: Annotated[int, typer.Option("--imgsz", help="Image side in pixels.")] = 128,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same options give the same files.")] = 0,
+    difficulty: Annotated[str, typer.Option("--difficulty", help="Preset: easy (the demo's) or hard.")] = "easy",
+) -> None:
+    """Generate the seeded synthetic shapes dataset (YOLO layout, OUT/data.yaml) that the offline demo trains on."""
+    from yolo_prune.app.render import synth_text
+    from yolo_prune.data.synthetic import generate, read_manifest
+
+    data_yaml = generate(out, n_train=n_train, n_val=n_val, imgsz=imgsz, seed=seed, difficulty=difficulty)
+    typer.echo(synth_text(read_manifest(data_yaml.parent), data_yaml))
+
+
+@app.command()
+@_handled()
+def export(
+    model: Annotated[Path, typer.Argument(help="Checkpoint (.pt) to export; it is never modified.")],
+    fmt: Annotated[str, typer.Option("--format", help=f"{', '.join(FORMATS)}.")] = "onnx",
+    imgsz: Annotated[int, typer.Option("--imgsz", help="Square input size of the exported model.")] = 640,
+    dynamic: Annotated[bool, typer.Option("--dynamic", help="Dynamic batch and image size.")] = False,
+    opset: Annotated[int | None, typer.Option("--opset", help="onnx: opset version (default: Ultralytics').")] = None,
+    simplify: Annotated[bool, typer.Option("--simplify", help="onnx: simplify the graph with onnxslim.")] = False,
+    end2end: Annotated[
+        bool, typer.Option("--end2end", help="Export the NMS-free one-to-one head of YOLO26: (B, 300, 6).")
+    ] = False,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="onnx: also write <out stem>_int8.onnx, static INT8 calibrated on --data.")
+    ] = False,
+    data: Annotated[str | None, typer.Option("--data", help="Dataset YAML; its train images calibrate --int8.")] = None,
+    calib: Annotated[int, typer.Option("--calib", help="Number of calibration images for --int8.")] = 100,
+    tolerance: Annotated[
+        float | None,
+        typer.Option("--tolerance", help="Parity tolerance relative to the output range (default 1e-4)."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output file (default: beside MODEL).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Export MODEL to ONNX (optionally INT8), TorchScript or OpenVINO; check it against PyTorch on real images."""
+    from yolo_prune.app.export_run import run_export
+    from yolo_prune.app.render import export_text
+
+    report = run_export(
+        model,
+        fmt,
+        imgsz=imgsz,
+        out=out,
+        dynamic=dynamic,
+        opset=opset,
+        simplify=simplify,
+        end2end=end2end,
+        int8=int8,
+        data=data,
+        calib=calib,
+        tolerance=tolerance,
+    )
+    typer.echo(json.dumps(report.to_dict()) if as_json else export_text(report))
+
+
+@app.command()
+@_handled()
+def bench(
+    models: Annotated[list[Path], typer.Argument(help="Models (.pt or .onnx); the first is the speedup baseline.")],
+    imgsz: Annotated[int, typer.Option("--imgsz", help="Square input size.")] = 640,
+    runs: Annotated[int, typer.Option("--runs", help="Timed inferences per model (interleaved rounds).")] = 50,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed rounds first.")] = 10,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="onnxruntime intra-op threads (default: one per core).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """CPU latency of MODELS side by side in onnxruntime (.pt files are exported to ONNX first)."""
+    import onnxruntime
+
+    from yolo_prune.app.render import bench_text
+    from yolo_prune.deploy.bench import bench as run_bench
+
+    rows = run_bench(models, imgsz=imgsz, runs=runs, warmup=warmup, threads=threads)
+    if as_json:
+        payload = {"rows": [r.to_dict() for r in rows], "imgsz": imgsz, "threads": threads, "runs": runs}
+        typer.echo(json.dumps({**payload, "warmup": warmup, "onnxruntime": onnxruntime.__version__}))
+        return
+    typer.echo(bench_text(rows, imgsz, runs, warmup, threads, onnxruntime.__version__))
+
+
+@app.command()
+@_handled()
+def convert(
+    src: Annotated[Path, typer.Argument(help="VOC folder (Annotations/, JPEGImages/) or COCO instances JSON.")],
+    source_format: Annotated[str, typer.Option("--from", help="Format of SRC: voc or coco.")],
+    out: Annotated[Path, typer.Option("--out", help="New folder for the YOLO dataset (absent or empty).")],
+    images: Annotated[Path | None, typer.Option("--images", help="coco: folder with the JSON's images.")] = None,
+    names: Annotated[
+        str | None,
+        typer.Option(
+            "--names",
+            help="Class order, e.g. RBC,WBC,Platelets; other classes are skipped. "
+            "Default: voc order of first appearance, coco category-id order.",
+        ),
+    ] = None,
+    split_files: Annotated[
+        bool, typer.Option("--split-files/--no-split-files", help="voc: use ImageSets/Main/{train,val,test}.txt.")
+    ] = True,
+    val_fraction: Annotated[
+        float, typer.Option("--val-fraction", help="Share of images for val when splitting at random.")
+    ] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random split.")] = 0,
+    split: Annotated[
+        str | None, typer.Option("--split", help="coco: put every image in this split (train, val, test).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Convert a Pascal VOC or COCO JSON dataset into a YOLO dataset folder with OUT/data.yaml."""
+    from yolo_prune.app.render import convert_text
+    from yolo_prune.data.convert import convert_coco, convert_voc
+
+    class_names = None if names is None else [n.strip() for n in names.split(",") if n.strip()]
+    if source_format == "voc":
+        if images is not None or split is not None:
+            raise ConfigError("--images and --split are for --from coco; voc reads SRC/JPEGImages")
+        summary = convert_voc(
+            src, out, names=class_names, split_files=split_files, val_fraction=val_fraction, seed=seed
+        )
+    elif source_format == "coco":
+        if images is None:
+            raise ConfigError("--from coco needs --images DIR, the folder with the images of SRC")
+        if not split_files:
+            raise ConfigError("--no-split-files is for --from voc")
+        summary = convert_coco(src, images, out, names=class_names, val_fraction=val_fraction, seed=seed, split=split)
+    else:
+        raise ConfigError(f"--from must be voc or coco, not {source_format!r}")
+    if as_json:
+        typer.echo(json.dumps(summary.to_dict()))
+        return
+    for warning in summary.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(convert_text(summary))
+
+
+def main() -> None:
+    os.environ.setdefault("YOLO_VERBOSE", "False")  # Ultralytics' own chatter; our stage lines go to stderr
+    _setup_logging()
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""`yolo-prune prune`: load -> [validate] -> [sparse training] -> (prune -> [fine-tune] -> [validate]) x steps.
+
+One run folder holds everything:
+
+    DIR/state.json        what was asked and how far the run got (`app.state.RunState`; makes `--resume` possible)
+    DIR/sparse/           Ultralytics run of the sparse-training phase, if asked
+    DIR/sensitivity.json  the scan behind allocation 'sensitivity', when the run made it (and sensitivity.png)
+    DIR/step<k>/pruned.pt the model right after pruning step k, with step<k>/prune.json
+    DIR/step<k>/train/    Ultralytics run of fine-tuning step k (weights/best.pt, last.pt, results.csv)
+    DIR/pruned.pt         the result: pruned, and fine-tuned when asked (FP32 Ultralytics checkpoint)
+    DIR/report.json       before/after MACs, params, mAP, per-layer widths, per-step history
+    DIR/widths.png, DIR/map_vs_macs.png
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from yolo_prune.app import plots
+from yolo_prune.app.folders import default_run_dir, remove_failed
+from yolo_prune.app.sensitivity_run import load_table, save_table
+from yolo_prune.app.state import STATE, RunState, search_of
+from yolo_prune.atomic import write_json
+from yolo_prune.data.datasets import batches, check_classes, resolve_dataset
+from yolo_prune.errors import ConfigError, YoloPruneError
+from yolo_prune.pruning.allocation import create_allocation, get_allocation
+from yolo_prune.pruning.checkpoint import save_checkpoint
+from yolo_prune.pruning.config import PruneConfig
+from yolo_prune.pruning.cost import layer_table, measure
+from yolo_prune.pruning.importance import get_criterion
+from yolo_prune.pruning.load import load_model
+from yolo_prune.pruning.objective import detection_loss
+from yolo_prune.pruning.prune import prune
+from yolo_prune.pruning.sensitivity import scan
+from yolo_prune.pruning.surgery import make_prunable
+from yolo_prune.train.finetune import FinetuneConfig, finetune, resume
+from yolo_prune.train.trainers import SparseDetectionTrainer
+from yolo_prune.train.validate import validate
+
+LOGGER = logging.getLogger("yolo_prune")
+
+
+@dataclass
+class PruneReport:
+    """What `report.json` holds. `before`/`after` are measured points with their per-layer widths; `prune` is the
+    last step's `prune.json`."""
+
+    model: str
+    config: dict
+    train: dict | None
+    steps: int
+    sparse_epochs: int
+    before: dict
+    after: dict
+    history: list[dict]
+    prune: dict
+    files: dict[str, str]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def search(self) -> tuple[str, float]:
+        """(variable, value) the last step's search found."""
+        return search_of(self.prune)
+
+
+def step_targets(target: float, steps: int) -> list[float]:
+    """MACs fractions after each of `steps` pruning steps, evenly spaced from 1.0 down to `target`."""
+    return [1.0 - (1.0 - target) * k / steps for k in range(1, steps + 1)]
+
+
+def step_epochs(epochs: int, steps: int) -> list[int]:
+    """Split an epoch budget over the steps; the last step gets the remainder."""
+    share = epochs // steps
+    return [share] * (steps - 1) + [epochs - share * (steps - 1)]
+
+
+def run_prune(
+    source: str,
+    config: PruneConfig,
+    out_dir: str | Path | None = None,
+    *,
+    train: FinetuneConfig | None = None,
+    steps: int = 1,
+    sparse_epochs: int = 0,
+    split: str = "val",
+) -> PruneReport:
+    """Prune `source` as `config` says, optionally fine-tuning (`train`) after each of `steps` steps.
+
+    With `config.data`, mAP is measured on `split` before and after (and after every step). `sparse_epochs` trains
+    the unpruned model with a group-sparsity regulariser first. Writes the run folder described in the module doc.
+    """
+    out = Path(out_dir) if out_dir is not None else default_run_dir(source)
+    if Path(source).exists() and (out / "pruned.pt").resolve() == Path(source).resolve():
+        raise ConfigError(f"--out would overwrite the input model {source}; choose another folder")
+    if steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {steps}")
+    if steps > 1 and config.target_macs is None:
+        raise ConfigError("--steps needs --target-macs (each step prunes to an intermediate MACs target)")
+    if (train is not None or sparse_epochs) and not config.data:
+        raise ConfigError("fine-tuning needs --data DATA.yaml")
+    if train is not None and train.epochs < steps:
+        raise ConfigError(f"--epochs ({train.epochs}) must be at least --steps ({steps})")
+    if sparse_epochs < 0:
+        raise ConfigError(f"--sparse-epochs must be 0 or more, got {sparse_epochs}")
+    if (out / STATE).exists():
+        raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
+    LOGGER.info(f"loading {source}")
+    original = load_model(source)
+    if config.data:
+        data = resolve_dataset(config.data, splits=("train", split) if train or sparse_epochs else (split,))
+        check_classes(data, original.names)
+
+    state = RunState(str(source), config, train, steps=steps, sparse_epochs=sparse_epochs, split=split)
+    created = not out.exists()
+    try:
+        return _run(out, state, original)
+    except YoloPruneError:
+        # Bad input found on the way (an unreachable target, a dataset mismatch): leave nothing half-written, unless
+        # training already ran, whose results a corrected --resume may still want.
+        remove_failed(out, created, keep="**/weights/last.pt")
+        raise
+
+
+def resume_run(out_dir: str | Path) -> PruneReport:
+    """Continue the run in `out_dir` where it stopped: finished steps are kept, an interrupted fine-tune resumes from
+    its `last.pt`, and nothing is pruned twice."""
+    out = Path(out_dir)
+    state = RunState.load(out)
+    if state.done:
+        raise ConfigError(f"the run in {out} is finished; its result is {out / 'pruned.pt'}")
+    LOGGER.info(f"resuming {out} after {len(state.history)} finished step(s)")
+    return _run(out, state)
+
+
+def measure_point(model, state: RunState, label: str, base_macs: int | None = None) -> dict:
+    """Cost and (with data) mAP of `model`, as one point of the run's history (`base_macs`: default its own)."""
+    config, train = state.config, state.train or FinetuneConfig()
+    cost = measure(model, config.imgsz)
+    point = {"label": label, **cost.to_dict(), "macs_fraction": cost.macs / (base_macs or cost.macs)}
+    if config.data:
+        LOGGER.info(f"validating {label} on '{state.split}'")
+        metrics = validate(
+            model, config.data, split=state.split, imgsz=config.imgsz, batch=train.batch, device=train.device
+        )
+        point.update(map50=metrics["map50"], map50_95=metrics["map50_95"], per_class=metrics["per_class"])
+    return point
+
+
+def _run(out: Path, state: RunState, original=None) -> PruneReport:
+    config, train, steps = state.config, state.train, state.steps
+    out.mkdir(parents=True, exist_ok=True)
+    if original is None:
+        LOGGER.info(f"loading {state.source}")
+        original = load_model(state.source)
+    if state.before is None:
+        state.before = measure_point(original, state, "original")
+        state.save(out)
+    base_macs = state.before["macs"]
+    teacher = _teacher(out, state, original)
+
+    current = original
+    if state.sparse_epochs and not state.sparse_done:
+        state.sparse_done = str(_sparse_train(out, state, original).best)
+        state.save(out)
+    if state.sparse_done:
+        current = load_model(state.sparse_done)
+
+    table = None
+    if get_allocation(config.allocation).needs_table:
+        table = _sensitivity_table(out, state, current)
+        config = state.config
+    allocation = create_allocation(config.allocation, table)
+    targets = step_targets(config.target_macs, steps) if config.target_macs is not None else [None]
+    epochs = step_epochs(train.epochs, steps) if train else [0] * steps
+    for k in range(len(state.history), steps):
+        step_dir = out / f"step{k + 1}"
+        if k > 0:
+            current = load_model(state.history[k - 1]["weights"])
+        pruned_path = step_dir / "pruned.pt"
+        if pruned_path.exists():
+            pruned = load_model(pruned_path)  # pruned before an interruption: never prune twice
+            prune_info = json.loads((step_dir / "prune.json").read_text())
+        else:
+            step_config = replace(config, target_macs=targets[k]) if targets[k] is not None else config
+            LOGGER.info(f"step {k + 1}/{steps}: pruning to {_target_text(step_config)} with {config.method}")
+            pruned, result = prune(
+                current,
+                step_config,
+                allocation=allocation,
+                base_macs=base_macs,
+                gradient_batches=_gradient_batches(step_config),
+            )
+            prune_info = result.to_dict()
+            # prune.json first: pruned.pt is what marks the step as pruned when a run is resumed
+            write_json(step_dir / "prune.json", prune_info)
+            save_checkpoint(pruned, pruned_path, {"config": step_config.to_dict(), "base_macs": base_macs})
+        weights = pruned_path
+        if train is not None:
+            LOGGER.info(f"step {k + 1}/{steps}: fine-tuning for {epochs[k]} epoch(s)")
+            last = step_dir / "train" / "weights" / "last.pt"
+            if last.exists():
+                ft = resume(last)
+            else:
+                step_train = replace(train, epochs=epochs[k])
+                ft = finetune(
+                    pruned, config.data, step_train, step_dir / "train", teacher=teacher, source=str(pruned_path)
+                )
+            weights = ft.best
+            pruned = load_model(weights)
+        point = measure_point(pruned, state, f"step {k + 1}", base_macs)
+        state.history.append({**point, "weights": str(weights), "prune": _prune_summary(prune_info)})
+        state.save(out)
+        current = pruned
+
+    return _finish(out, state, original, current, base_macs)
+
+
+def _teacher(out: Path, state: RunState, original) -> str | None:
+    """The distillation teacher: the source checkpoint, or the original saved in the run (for a YAML source)."""
+    if state.train is None or not state.train.distill:
+        return None
+    if state.source.endswith(".pt"):
+        return state.source
+    teacher = out / "teacher.pt"
+    if not teacher.exists():
+        save_checkpoint(original, teacher, {"role": "distillation teacher"})
+    return str(teacher)
+
+
+def _sparse_train(out: Path, state: RunState, original):
+    """Train the unpruned model with the group-lasso regulariser (or resume that training)."""
+    last = out / "sparse" / "weights" / "last.pt"
+    LOGGER.info(f"sparse training for {state.sparse_epochs} epoch(s)")
+    if last.exists():
+        return resume(last, trainer_class=SparseDetectionTrainer)
+    sparse_model = copy.deepcopy(original)
+    make_prunable(sparse_model)
+    base = state.train or FinetuneConfig(imgsz=state.config.imgsz)
+    sparse_cfg = replace(base, epochs=state.sparse_epochs, distill=False)
+    return finetune(
+        sparse_model,
+        state.config.data,
+        sparse_cfg,
+        out / "sparse",
+        source=state.source,
+        trainer_class=SparseDetectionTrainer,
+    )
+
+
+def _sensitivity_table(out: Path, state: RunState, model) -> dict:
+    """The table for a table-driven allocation: the given file, or a loss scan of `model` saved in the run."""
+    config = state.config
+    if config.sensitivity:
+        return load_table(config.sensitivity)
+    data = resolve_dataset(config.data, splits=("train",))
+    fixed = list(batches(data, "train", config.imgsz, config.batch, config.grad_batches))
+    LOGGER.info("scanning sensitivity (detection loss on the train split) for the allocation")
+    table = scan(model, lambda m: detection_loss(m, fixed), imgsz=config.imgsz)
+    files = save_table(table, out)
+    new = state.with_sensitivity(files["table"])
+    state.config = new.config
+    state.save(out)
+    return table
+
+
+def _target_text(config: PruneConfig) -> str:
+    return f"{config.target_macs:.1%} MACs" if config.target_macs is not None else f"channel ratio {config.ratio}"
+
+
+def _gradient_batches(config: PruneConfig):
+    if not get_criterion(config.method).needs_gradients:
+        return None
+    data = resolve_dataset(config.data, splits=("train",))
+    return lambda: batches(data, "train", config.imgsz, config.batch, config.grad_batches)
+
+
+def _prune_summary(info: dict) -> dict:
+    keys = ("search", "ratio", "macs_fraction", "trials", "seconds", "rewrites")
+    return {k: info[k] for k in keys if k in info}
+
+
+def _finish(out: Path, state: RunState, original, final, base_macs: int) -> PruneReport:
+    weights = out / "pruned.pt"
+    metadata = {"config": state.config.to_dict(), "base_macs": base_macs, "source": state.source}
+    save_checkpoint(final, weights, metadata)
+    last_prune = json.loads((out / f"step{state.steps}" / "prune.json").read_text())
+    after = {k: v for k, v in state.history[-1].items() if k not in ("weights", "prune")}
+    before_layers, after_layers = layer_table(original), layer_table(final)
+    files = {"weights": str(weights), "report": str(out / "report.json")}
+    title = f"{Path(state.source).name}: channels"
+    plots.layer_widths(before_layers, after_layers, out / "widths.png", title=title)
+    if "map50_95" in after:
+        points = [state.before, *state.history]
+        files["map_vs_macs"] = str(plots.map_vs_macs(points, out / "map_vs_macs.png"))
+    report = PruneReport(
+        model=state.source,
+        config=state.config.to_dict(),
+        train=state.train.to_dict() if state.train else None,
+        steps=state.steps,
+        sparse_epochs=state.sparse_epochs,
+        before={**state.before, "layers": before_layers},
+        after={**after, "layers": after_layers},
+        history=[{k: v for k, v in h.items() if k != "per_class"} for h in state.history],
+        prune=last_prune,
+        files=files,
+    )
+    write_json(out / "report.json", report.to_dict())
+    state.done = True
+    state.save(out)
+    return report

@@ -1,0 +1,244 @@
+"""Every table yolo_prune prints or writes, in one place: plain text for the terminal, Markdown for reports.
+
+Each function takes what a run returns and gives back a string; the CLI only echoes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def render_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table with right-aligned numbers and left-aligned text."""
+    cells = [[_fmt(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str], raw: Sequence[object] | None = None) -> str:
+        out = []
+        for i, v in enumerate(values):
+            numeric = raw is not None and isinstance(raw[i], (int, float)) and not isinstance(raw[i], bool)
+            out.append(v.rjust(widths[i]) if numeric else v.ljust(widths[i]))
+        return "  ".join(out).rstrip()
+
+    sep = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), sep, *(line(c, r) for c, r in zip(cells, rows))])
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    head = "| " + " | ".join(headers) + " |"
+    sep = "|" + "|".join("---" for _ in headers) + "|"
+    body = ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join([head, sep, *body])
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def gmacs(macs: int) -> float:
+    return macs / 1e9
+
+
+def millions(n: int) -> float:
+    return n / 1e6
+
+
+def cost_rows(report: dict) -> list[list[object]]:
+    """Rows of the before/after summary for a prune report (`PruneReport.to_dict()` or report.json)."""
+    before, after = report["before"], report["after"]
+    rows = [
+        [f"GMACs @{before['imgsz']}", gmacs(before["macs"]), gmacs(after["macs"]), after["macs"] / before["macs"]],
+        ["params (M)", millions(before["params"]), millions(after["params"]), after["params"] / before["params"]],
+    ]
+    for key, label in (("map50", "mAP50"), ("map50_95", "mAP50-95")):
+        if before.get(key) is not None or after.get(key) is not None:
+            b, a = before.get(key), after.get(key)
+            rows.append([label, b, a, (a / b) if a is not None and b else None])
+    return rows
+
+
+COST_HEADERS = ("", "before", "after", "after/before")
+
+
+def layer_rows(before: list[dict], after: list[dict]) -> list[list[object]]:
+    """Per top-level layer: index, block, output channels and parameters before and after."""
+    return [
+        [b["index"], a["type"], b["out_channels"], a["out_channels"], b["params"], a["params"]]
+        for b, a in zip(before, after)
+    ]
+
+
+LAYER_HEADERS = ("layer", "block", "out ch before", "out ch after", "params before", "params after")
+
+
+def history_rows(report: dict) -> tuple[tuple[str, ...], list[list[object]]]:
+    """Headers and rows of the per-step table: the original, then every pruning step."""
+    points = [report["before"], *report["history"]]
+    headers = ("stage", "MACs %", "GMACs", "params (M)", "mAP50", "mAP50-95")
+    rows = [
+        [
+            p["label"],
+            round(100 * p["macs_fraction"], 1),
+            gmacs(p["macs"]),
+            millions(p["params"]),
+            p.get("map50"),
+            p.get("map50_95"),
+        ]
+        for p in points
+    ]
+    return headers, rows
+
+
+def prune_text(report) -> str:
+    """Per-layer widths, the per-step history (with data or steps), the cost summary and where it wrote."""
+    data = report.to_dict()
+    parts = [render_table(LAYER_HEADERS, layer_rows(data["before"]["layers"], data["after"]["layers"]))]
+    if len(data["history"]) > 1 or "map50_95" in data["after"]:
+        parts.append(render_table(*history_rows(data)))
+    parts.append(render_table(COST_HEADERS, cost_rows(data)))
+    p = data["prune"]
+    variable, value = report.search
+    parts.append(
+        f"last step: {variable} {value:.3f} found in {len(p['trials'])} trial(s), {p['seconds']:.1f} s; "
+        f"wrote {data['files']['weights']} and {data['files']['report']}"
+    )
+    return "\n\n".join(parts)
+
+
+def unstructured_text(report: dict) -> str:
+    b, a = report["before"], report["after"]
+    rows = [
+        ["GMACs", b["macs"] / 1e9, a["macs"] / 1e9],
+        ["params (M)", b["params"] / 1e6, a["params"] / 1e6],
+        ["nonzero params (M)", b["nonzero_params"] / 1e6, a["nonzero_params"] / 1e6],
+        ["conv weight sparsity", b["sparsity"], a["sparsity"]],
+        ["file (MB)", b["file_bytes"] / 1e6, a["file_bytes"] / 1e6],
+        ["gzip file (MB)", b["gzip_bytes"] / 1e6, a["gzip_bytes"] / 1e6],
+    ]
+    for key, label in (("latency_ms", "ORT latency (ms, median)"), ("map50", "mAP50"), ("map50_95", "mAP50-95")):
+        if a.get(key) is not None:
+            rows.append([label, b.get(key), a.get(key)])
+    table = render_table(("", "before", "after"), rows)
+    return f"{table}\n\n{report['note']}\nwrote {report['files']['weights']} and {report['files']['report']}"
+
+
+def sensitivity_text(table: dict) -> str:
+    """The most and least sensitive groups (by the drop at the middle ratio) and where the table went."""
+    mid = str(table["ratios"][len(table["ratios"]) // 2])
+    ranked = sorted(table["groups"], key=lambda g: g["drop"][mid])
+    headers = ("group", "channels", "MACs share", *(f"drop @{r}" for r in table["ratios"]))
+
+    def row(g: dict) -> list:
+        return [g["group"], g["channels"], g["macs_share"], *(g["drop"][str(r)] for r in table["ratios"])]
+
+    return (
+        f"most sensitive (by drop at ratio {mid}):\n"
+        + render_table(headers, [row(g) for g in ranked[::-1][:8]])
+        + "\n\nleast sensitive:\n"
+        + render_table(headers, [row(g) for g in ranked[:8]])
+        + f"\n\n{len(table['groups'])} groups scanned in {table['seconds']:.0f} s; "
+        f"wrote {table['files']['table']} and {table['files']['plot']}"
+    )
+
+
+def train_text(report: dict, imgsz: int, split: str) -> str:
+    return (
+        f"{report['files']['weights']}: {report['macs'] / 1e9:.3f} GMACs @{imgsz}, mAP50 {report['map50']:.4f}, "
+        f"mAP50-95 {report['map50_95']:.4f} [{split}], {report['seconds'] / 60:.1f} min"
+    )
+
+
+def val_text(result: dict, model: str, data: str) -> str:
+    rows = [
+        [c["name"], c["instances"], c["precision"], c["recall"], c["map50"], c["map50_95"]] for c in result["per_class"]
+    ]
+    rows.append(["all", None, result["precision"], result["recall"], result["map50"], result["map50_95"]])
+    table = render_table(("class", "instances", "P", "R", "mAP50", "mAP50-95"), rows)
+    return (
+        f"{table}\n\n{model} on {data} [{result['split']}] @{result['imgsz']}: mAP50 {result['map50']:.4f}, "
+        f"mAP50-95 {result['map50_95']:.4f}"
+    )
+
+
+def demo_text(result: dict, report_md: str) -> str:
+    rows = [
+        [s["model"], s["gmacs"], s["params_m"], s["map50"], s["map50_95"], s["latency_ms"], s["speedup"]]
+        for s in result["summary"]
+    ]
+    table = render_table(("model", "GMACs", "params (M)", "mAP50", "mAP50-95", "ORT ms", "speedup"), rows)
+    return f"{table}\n\n{result['seconds'] / 60:.1f} min; report: {report_md}"
+
+
+def info_text(result: dict) -> str:
+    rows = [[r["index"], r["type"], r["out_channels"], r["params"]] for r in result["layers"]]
+    return (
+        render_table(("layer", "block", "out ch", "params"), rows)
+        + f"\n\n{result['model']}: {result['macs'] / 1e9:.3f} GMACs @{result['imgsz']}, "
+        f"{result['params'] / 1e6:.3f} M params"
+    )
+
+
+def synth_text(manifest: dict, data_yaml) -> str:
+    images, boxes = manifest["images"], manifest["boxes"]
+    splits = render_table(("split", "images", "boxes"), [[s, images[s], sum(boxes[s].values())] for s in images])
+    rows = [[i, name, *(boxes[s][name] for s in images)] for i, name in enumerate(manifest["params"]["classes"])]
+    classes = render_table(("id", "class", *(f"{s} boxes" for s in images)), rows)
+    return f"{splits}\n\n{classes}\n\ndata: {data_yaml}"
+
+
+def export_text(report) -> str:
+    rows = []
+    for r in report.results:
+        p = r.parity
+        sci = (f"{p.max_abs_diff:.2e}", f"{p.relative_diff:.2e}", f"{p.tolerance:.0e}") if p else (None,) * 3
+        checked = [*sci, ("yes" if p.passed else "NO") if p else None]
+        rows.append([str(r.file), r.format, r.size_bytes / 1e6, *checked])
+    headers = ("file", "format", "size MB", "parity max abs diff", "relative to range", "tolerance", "pass")
+    text = render_table(headers, rows)
+    if len(report.results) > 1:
+        text += (
+            f"\n\nINT8 differs from FP32 by design (not parity-checked): calibrated on {len(report.calibration)} "
+            "images; measure its accuracy on a validation set"
+        )
+    return text
+
+
+def bench_text(rows: Sequence, imgsz: int, runs: int, warmup: int, threads: int | None, ort_version: str) -> str:
+    table = [
+        [
+            r.model,
+            r.precision,
+            None if r.macs is None else r.macs / 1e9,
+            None if r.params is None else r.params / 1e6,
+            r.onnx_bytes / 1e6,
+            r.median_ms,
+            r.p90_ms,
+            r.speedup,
+        ]
+        for r in rows
+    ]
+    headers = ("model", "precision", f"GMACs @{imgsz}", "params M", "size MB", "median ms", "p90 ms", "speedup")
+    return render_table(headers, table) + (
+        f"\n\nonnxruntime {ort_version} CPU, {threads or 'default'} intra-op threads, {runs} interleaved "
+        f"runs after {warmup} warm-up; size: the timed ONNX file; MACs: PyTorch count (.pt) or ONNX graph (.onnx)"
+    )
+
+
+def convert_text(summary) -> str:
+    images = render_table(("split", "images"), list(summary.images.items()))
+    rows = [[i, name, summary.boxes_per_class[name]] for i, name in enumerate(summary.names)]
+    classes = render_table(("id", "class", "boxes"), rows)
+    counts = [
+        ["boxes written", summary.boxes_written],
+        ["boxes clipped to the image", summary.boxes_clipped],
+        ["boxes dropped (under 1 px)", summary.boxes_dropped],
+        ["objects skipped (class, crowd)", summary.objects_skipped],
+        ["files skipped", summary.files_skipped],
+    ]
+    return f"{images}\n\n{classes}\n\n{render_table(('', 'count'), counts)}\n\nwrote {summary.data_yaml}"

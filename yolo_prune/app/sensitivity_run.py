@@ -1,0 +1,86 @@
+"""`yolo-prune sensitivity`: scan every dependency group of a model and write `sensitivity.json` and `.png`."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from yolo_prune.app import plots
+from yolo_prune.app.folders import default_run_dir
+from yolo_prune.atomic import write_json
+from yolo_prune.checks import check_fraction
+from yolo_prune.data.datasets import batches, check_classes, resolve_dataset
+from yolo_prune.errors import ConfigError
+from yolo_prune.pruning.load import load_model
+from yolo_prune.pruning.objective import detection_loss
+from yolo_prune.pruning.sensitivity import scan
+from yolo_prune.train.validate import validate
+
+LOGGER = logging.getLogger("yolo_prune")
+METRICS = ("loss", "map")
+
+
+def run_sensitivity(
+    source: str,
+    data: str | None,
+    *,
+    ratios: tuple[float, ...] = (0.25, 0.5, 0.75),
+    metric: str = "loss",
+    batches_count: int = 4,
+    imgsz: int = 640,
+    batch: int = 8,
+    out_dir: str | Path | None = None,
+) -> dict:
+    """Scan every dependency group of `source` at `ratios`; return the table (also `out_dir/sensitivity.json`).
+
+    `metric="loss"`: detection loss on the first `batches_count` batches of the train split (fast; no augmentation);
+    `metric="map"`: mAP50-95 on the val split (slow: one validation per group and ratio).
+    """
+    if not data:
+        raise ConfigError(f"the sensitivity scan measures {metric} on a dataset: pass --data DATA.yaml")
+    if metric not in METRICS:
+        raise ConfigError(f"unknown metric '{metric}'; choose loss or map")
+    if batches_count < 1:
+        raise ConfigError(f"--batches must be at least 1, got {batches_count}")
+    for r in ratios:
+        check_fraction("--ratios", r)
+    out = Path(out_dir) if out_dir is not None else default_run_dir(source, "runs/sensitivity")
+    dataset = resolve_dataset(data, splits=("train", "val"))
+    model = load_model(source)
+    check_classes(dataset, model.names)
+    if metric == "loss":
+        fixed = list(batches(dataset, "train", imgsz, batch, batches_count))
+
+        def evaluate(m) -> float:
+            return detection_loss(m, fixed)
+    else:
+
+        def evaluate(m) -> float:
+            return validate(m, data, split="val", imgsz=imgsz, batch=batch)["map50_95"]
+
+    LOGGER.info(f"scanning {source}: metric {metric}, ratios {', '.join(map(str, ratios))}")
+    table = scan(model, evaluate, ratios=tuple(ratios), imgsz=imgsz, higher_is_better=metric == "map")
+    table.update(model=str(source), data=str(data), metric=metric, batches=batches_count, batch=batch)
+    table["files"] = save_table(table, out)
+    return table
+
+
+def save_table(table: dict, out: Path) -> dict[str, str]:
+    """Write a scan's `sensitivity.json` and `sensitivity.png` into `out`; return their paths."""
+    write_json(out / "sensitivity.json", table)
+    plots.sensitivity_heatmap(table, out / "sensitivity.png")
+    return {"table": str(out / "sensitivity.json"), "plot": str(out / "sensitivity.png")}
+
+
+def load_table(path: str | Path) -> dict:
+    """A sensitivity table written by `save_table` (or `yolo-prune sensitivity`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sensitivity table not found: {path}")
+    try:
+        table = json.loads(path.read_text())
+        table["groups"], table["ratios"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"{path} is not a sensitivity table ({type(e).__name__})") from e
+    return table

@@ -1,0 +1,195 @@
+"""Export a checkpoint for deployment (ONNX, TorchScript, OpenVINO), each checked against PyTorch.
+
+Ultralytics' exporter does the conversion; this module adds what deployment needs around it:
+
+- the input checkpoint is never touched: the exporter runs on a temporary copy (it writes beside its input), and the
+  result is moved onto `out` atomically;
+- a **parity check** (`parity`): the exported file runs on real, letterboxed images and is compared with the
+  PyTorch model on the same tensors. A file that disagrees is kept (to be inspected) but reported as an `ExportError`;
+- missing optional packages (OpenVINO) are a one-line error, never a `pip install` attempt.
+
+The formats themselves are records in `formats`. INT8 ONNX is made from the exported file by `quantize`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from yolo_prune.atomic import replace_path
+from yolo_prune.checks import check_imgsz, check_model_file
+from yolo_prune.deploy.formats import FORMATS, Format, get_format
+from yolo_prune.deploy.parity import DEFAULT_TOLERANCE, ParityCheck, check_parity, default_images
+from yolo_prune.errors import ConfigError, DataError, ExportError, first_line
+from yolo_prune.pruning.load import load_model
+
+LOGGER = logging.getLogger("yolo_prune")
+
+
+@dataclass
+class ExportResult:
+    """One exported file: where, how big, for what input, and its parity check (None for INT8, see quantize_int8)."""
+
+    format: str
+    file: Path
+    size_bytes: int
+    imgsz: int
+    seconds: float
+    parity: ParityCheck | None = None
+    details: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "format": self.format,
+            "file": str(self.file),
+            "size_bytes": self.size_bytes,
+            "imgsz": self.imgsz,
+            "seconds": self.seconds,
+            "parity": self.parity.to_dict() if self.parity else None,
+            **(self.details or {}),
+        }
+
+
+def export_onnx(
+    weights: str | Path,
+    *,
+    out: str | Path | None = None,
+    imgsz: int = 640,
+    dynamic: bool = False,
+    opset: int | None = None,
+    simplify: bool = False,
+    end2end: bool = False,
+    images: Sequence[str | Path] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> ExportResult:
+    """Export `weights` (.pt) to ONNX at `out` (default: beside the weights) and check it against PyTorch.
+
+    `end2end` exports the NMS-free one-to-one head of YOLO26-style models, (B, 300, 6); by default Ultralytics
+    exports the (B, 4 + classes, anchors) output for external NMS. `images` (default `default_images()`) are the
+    parity-check inputs. Raises `ExportError` if the export fails or the outputs differ by more than `tolerance`
+    (see `DEFAULT_TOLERANCE`); in the latter case the file is kept and named in the message.
+    """
+    return export_format(
+        weights,
+        "onnx",
+        imgsz=imgsz,
+        out=out,
+        images=images,
+        tolerance=tolerance,
+        end2end=end2end,
+        dynamic=dynamic,
+        opset=opset,
+        simplify=simplify,
+    )
+
+
+def export_format(
+    weights: str | Path,
+    fmt: str,
+    imgsz: int = 640,
+    *,
+    out: str | Path | None = None,
+    images: Sequence[str | Path] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    end2end: bool = False,
+    **export_args,
+) -> ExportResult:
+    """Export `weights` to `fmt` (one of `FORMATS`) through Ultralytics' exporter, then check parity.
+
+    `export_args` go to `YOLO.export` (`dynamic`, `opset`, `simplify`). A format whose package is not installed
+    fails with a one-line `ExportError` naming it; nothing is installed.
+    """
+    weights = Path(weights)
+    spec = get_format(fmt)
+    fmt = spec.name
+    _check_export_args(weights, spec, imgsz, tolerance, export_args)
+    out = Path(out) if out is not None else spec.default_out(weights)
+    if out.resolve() == weights.resolve():
+        raise ConfigError(f"--out would overwrite the input model {weights}; choose another file")
+    image_paths = [Path(p) for p in images] if images is not None else default_images()
+    missing = [str(p) for p in image_paths if not p.is_file()]
+    if missing or not image_paths:
+        raise DataError(f"parity-check image not found: {missing[0] if missing else '(no images given)'}")
+    reference = load_model(weights)  # typed errors for missing or corrupt checkpoints, and the PyTorch reference
+    if end2end and getattr(reference.model[-1], "one2one_cv2", None) is None:
+        raise ConfigError(f"{weights} has no end-to-end (one-to-one) head; --end2end is for YOLO26-style models")
+
+    start = time.perf_counter()
+    exported = _run_exporter(weights, fmt, imgsz, out, end2end=end2end, **export_args)
+    seconds = time.perf_counter() - start
+    reference.end2end = end2end
+    parity = check_parity(
+        reference, spec.runner(exported), imgsz, image_paths, tolerance, batch=bool(export_args.get("dynamic"))
+    )
+    result = ExportResult(fmt, exported, _size(exported), imgsz, seconds, parity, {"end2end": end2end})
+    if not parity.passed:
+        raise ExportError(
+            f"parity check failed: {exported} differs from the PyTorch model by {parity.relative_diff:.2e} of the "
+            f"output range (boxes {parity.box_abs_diff:.3g} px, scores {parity.score_abs_diff:.3g}), above the "
+            f"tolerance {tolerance:.0e}; the file is kept at {exported}"
+        )
+    LOGGER.info(
+        f"{fmt}: {exported} ({result.size_bytes / 1e6:.2f} MB), parity {parity.relative_diff:.1e} <= {tolerance:.0e}"
+    )
+    return result
+
+
+def _check_export_args(weights: Path, spec: Format, imgsz: int, tolerance: float, export_args: dict) -> None:
+    check_model_file(weights, (".pt",))
+    check_imgsz(imgsz)
+    if not tolerance > 0:
+        raise ConfigError(f"the parity tolerance must be positive, got {tolerance}")
+    for option in sorted(k for k, v in export_args.items() if v not in (None, False) and k not in spec.options):
+        takers = [f.name for f in FORMATS.values() if option in f.options]
+        raise ConfigError(f"--{option} is for --format {' or '.join(takers) or '(none)'}, not {spec.name}")
+    if spec.package is not None:
+        _require(*spec.package, spec.name)
+
+
+def _require(package: str, minimum: str, fmt: str) -> None:
+    """Fail unless `package` >= `minimum` is importable: Ultralytics would otherwise try to pip-install it."""
+    from ultralytics.utils.checks import check_version
+
+    if importlib.util.find_spec(package) is None:
+        raise ExportError(f"{fmt} export needs the '{package}' package, which is not installed (pip install {package})")
+    installed = importlib.metadata.version(package)
+    if not check_version(installed, f">={minimum}"):
+        raise ExportError(f"{fmt} export needs {package}>={minimum}, found {installed} (pip install -U {package})")
+
+
+def _run_exporter(weights: Path, fmt: str, imgsz: int, out: Path, *, end2end: bool, **export_args) -> Path:
+    """Run Ultralytics' exporter on a temporary copy of `weights` and move its output onto `out` atomically."""
+    from ultralytics import YOLO
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as e:
+        raise ExportError(f"cannot write {out}: {e.strerror or e}") from e
+    try:
+        copy = work / weights.name
+        shutil.copyfile(weights, copy)
+        args = {"simplify": False, **export_args} if fmt == "onnx" else dict(export_args)
+        if end2end:
+            args["nms"] = False  # Ultralytics' switch for the NMS-free one-to-one head
+        try:
+            produced = YOLO(str(copy)).export(format=fmt, imgsz=imgsz, device="cpu", batch=1, **args)
+        except Exception as e:  # the exporter raises many kinds; each is a one-line failure of this export
+            raise ExportError(f"{fmt} export of {weights} failed: {first_line(e)}") from e
+        if not produced or not Path(produced).exists():
+            raise ExportError(f"{fmt} export of {weights} produced no file")
+        replace_path(Path(produced), out)
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size

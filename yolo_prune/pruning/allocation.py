@@ -1,0 +1,180 @@
+"""How a pruning budget is spread over the dependency groups: a registry of `Allocation` strategies by name.
+
+`prune()` searches one variable of an allocation (a channel ratio, or a share of MACs to save) until the MACs target
+is met, and asks the allocation what that value means for torch-pruning's pruner. A new allocation is one class here,
+decorated with `@register`, plus its test; `PruneConfig`, the CLI's `--allocation` and `prune()` pick it up by name.
+
+- `uniform`: every group loses the same share of its channels;
+- `global`: channels are ranked across all groups by normalised importance (torch-pruning's global pruning);
+- `sensitivity`: per-group shares from a sensitivity scan (see `yolo_prune.pruning.sensitivity`) that save a MACs
+  budget at the least predicted loss (`allocate`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:  # listing the allocations must not load torch
+    from torch import nn
+
+from yolo_prune.errors import ConfigError
+
+CHANNEL_RATIO = "channel ratio"
+MACS_BUDGET = "MACs budget"
+
+
+class Allocation(ABC):
+    """One way to spread the budget. Subclasses set the class attributes and `pruner_args`."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    variable: ClassVar[str] = CHANNEL_RATIO  # what the search varies
+    needs_table: ClassVar[bool] = False  # built from a sensitivity table
+
+    @property
+    def linear(self) -> bool:
+        """MACs fall about linearly in a MACs budget, and with the square of the kept width for a channel ratio."""
+        return self.variable == MACS_BUDGET
+
+    def limit(self, max_layer_ratio: float) -> float:
+        """The largest value the search may try."""
+        return 1.0 if self.variable == MACS_BUDGET else max_layer_ratio
+
+    @abstractmethod
+    def pruner_args(self, value: float, model: nn.Module, max_layer_ratio: float) -> dict:
+        """Keyword arguments for `torch_pruning.pruner.MetaPruner` that prune `model` at `value`."""
+
+    def details(self, value: float) -> dict:
+        """What the report records about the allocation at `value`, beyond its name."""
+        return {}
+
+    def unreachable_hint(self, round_to: int | None) -> str:
+        """A suggestion appended to the error when the MACs target cannot be met."""
+        return ""
+
+
+_ALLOCATIONS: dict[str, type[Allocation]] = {}
+
+
+def register(cls: type[Allocation]) -> type[Allocation]:
+    """Class decorator: register an allocation under its `name`."""
+    _ALLOCATIONS[cls.name] = cls
+    return cls
+
+
+def names() -> list[str]:
+    return list(_ALLOCATIONS)
+
+
+def get_allocation(name: str) -> type[Allocation]:
+    """The allocation class registered as `name`; unknown names fail listing the valid ones."""
+    try:
+        return _ALLOCATIONS[name]
+    except KeyError:
+        raise ConfigError(f"unknown allocation '{name}'; choose one of: {', '.join(_ALLOCATIONS)}") from None
+
+
+def create_allocation(name: str, table: dict | None = None) -> Allocation:
+    """An instance of the allocation `name`; `table` is the sensitivity table for those that need one."""
+    cls = get_allocation(name)
+    if not cls.needs_table:
+        return cls()
+    if table is None:
+        raise ConfigError(f"allocation '{name}' needs a sensitivity table (--sensitivity FILE or --data to scan)")
+    return cls(table)
+
+
+@register
+class Uniform(Allocation):
+    name = "uniform"
+    summary = "every group loses the same share of its channels"
+
+    def pruner_args(self, value: float, model: nn.Module, max_layer_ratio: float) -> dict:
+        return {"pruning_ratio": value, "global_pruning": False}
+
+    def unreachable_hint(self, round_to: int | None) -> str:
+        if not round_to:
+            return ""
+        return (
+            "; with --round-to, every layer of one width jumps at once under uniform allocation: "
+            "try --allocation global"
+        )
+
+
+@register
+class Global(Allocation):
+    name = "global"
+    summary = "channels ranked across all groups by normalised importance"
+
+    def pruner_args(self, value: float, model: nn.Module, max_layer_ratio: float) -> dict:
+        return {"pruning_ratio": value, "global_pruning": True}
+
+
+@register
+class Sensitivity(Allocation):
+    name = "sensitivity"
+    summary = "per-group shares from a sensitivity scan, saving the MACs at the least predicted loss"
+    variable = MACS_BUDGET
+    needs_table = True
+
+    def __init__(self, table: dict):
+        try:
+            table["groups"], table["ratios"]
+        except (KeyError, TypeError) as e:
+            raise ConfigError(f"not a sensitivity table ({type(e).__name__}: {e})") from None
+        self.table = table
+
+    def pruner_args(self, value: float, model: nn.Module, max_layer_ratio: float) -> dict:
+        modules = dict(model.named_modules())
+        ratios = {
+            modules[name]: min(r, max_layer_ratio)
+            for name, r in allocate(self.table, value).items()
+            if r > 0 and name in modules
+        }
+        return {"pruning_ratio": 0.0, "pruning_ratio_dict": ratios, "global_pruning": False}
+
+    def details(self, value: float) -> dict:
+        return {"group_ratios": allocate(self.table, value)}
+
+
+def allocate(table: dict, macs_to_save: float) -> dict[str, float]:
+    """Per-group ratios (from 0 and the scanned ratios) saving at least `macs_to_save` (a fraction of the total MACs)
+    with the smallest predicted drop, by greedy marginal cost (drop per MAC saved), MACs savings taken as additive.
+
+    The last upgrade is taken fractionally (its ratio interpolated) so that the savings meet the budget exactly,
+    which makes the result a continuous function of the budget. Returns group name -> ratio (0 for groups left alone).
+    """
+    ratios = [0.0, *table["ratios"]]
+    choice = {g["group"]: 0 for g in table["groups"]}
+    by_name = {g["group"]: g for g in table["groups"]}
+
+    def cost(g: dict, i: int) -> tuple[float, float]:
+        r = ratios[i]
+        return (g["drop"][str(r)] if r else 0.0), g["macs_share"] * r
+
+    saved = 0.0
+    while saved < macs_to_save:
+        best, best_rate = None, None
+        for name, i in choice.items():
+            if i + 1 >= len(ratios):
+                continue
+            g = by_name[name]
+            (d0, s0), (d1, s1) = cost(g, i), cost(g, i + 1)
+            if s1 <= s0:
+                continue
+            rate = max(d1 - d0, 0.0) / (s1 - s0)
+            if best_rate is None or rate < best_rate:
+                best, best_rate = name, rate
+        if best is None:
+            break  # every group is at its largest scanned ratio
+        g = by_name[best]
+        step = cost(g, choice[best] + 1)[1] - cost(g, choice[best])[1]
+        if saved + step > macs_to_save:  # take only the part of this upgrade that the budget needs
+            lo = ratios[choice[best]]
+            result = {name: ratios[i] for name, i in choice.items()}
+            result[best] = lo + (ratios[choice[best] + 1] - lo) * (macs_to_save - saved) / step
+            return result
+        saved += step
+        choice[best] += 1
+    return {name: ratios[i] for name, i in choice.items()}

@@ -1,0 +1,203 @@
+"""Structured channel pruning of a YOLO detector with torch-pruning's dependency graph.
+
+The model is first made prunable by `surgery.make_prunable` (lossless). A `MetaPruner` then removes whole channels,
+group by group: every conv, BatchNorm, concat slot and residual that shares a channel loses it together, so the
+result is a smaller dense network. What keeps its width is decided in `structure`.
+
+Two strategies are injected: the channel **importance** (a torch-pruning `Importance` object; `importance.py` names
+the built-in ones) and the **allocation** of the budget over groups (`allocation.py`). `--target-macs` is met by
+`search`: each trial prunes a fresh copy at one value of the allocation's variable and measures it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import torch_pruning as tp
+from torch import nn
+
+from yolo_prune.errors import ConfigError, TargetUnreachableError
+from yolo_prune.pruning.allocation import CHANNEL_RATIO, Allocation, create_allocation
+from yolo_prune.pruning.config import PruneConfig
+from yolo_prune.pruning.cost import ModelCost, conv_widths, example_input, measure
+from yolo_prune.pruning.importance import get_criterion, needs_gradients
+from yolo_prune.pruning.objective import detection_loss
+from yolo_prune.pruning.search import search
+from yolo_prune.pruning.structure import check_outputs, head_outputs, unprunable_layers
+from yolo_prune.pruning.surgery import make_prunable
+
+
+@dataclass
+class PruneResult:
+    """What one prune did: costs before and after, the value the search found, the trials and the per-conv widths.
+
+    `variable` names what `value` is: a channel ratio (uniform and global allocation) or a share of MACs to save
+    (sensitivity allocation).
+    """
+
+    before: ModelCost
+    after: ModelCost
+    variable: str
+    value: float
+    method: str
+    allocation: str
+    trials: list[dict]
+    widths_before: dict[str, int]
+    widths_after: dict[str, int]
+    rewrites: dict[str, int]
+    seconds: float
+    base_macs: int = 0  # MACs the target fraction refers to (the original model's, in iterative schedules)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def macs_fraction(self) -> float:
+        """Pruned MACs as a fraction of `base_macs`."""
+        return self.after.macs / self.base_macs
+
+    def to_dict(self) -> dict:
+        return {
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+            "base_macs": self.base_macs,
+            "macs_fraction": self.macs_fraction,
+            "search": {"variable": self.variable, "value": self.value},
+            # `ratio` kept for readers of 0.1.0 reports, where it held the searched value whatever it was
+            **({"ratio": self.value} if self.variable == CHANNEL_RATIO else {}),
+            "method": self.method,
+            "allocation": self.allocation,
+            "trials": self.trials,
+            "rewrites": self.rewrites,
+            "seconds": self.seconds,
+            "layers": {
+                name: {"before": self.widths_before.get(name), "after": width}
+                for name, width in self.widths_after.items()
+            },
+            **self.extra,
+        }
+
+
+def _copy_with_grads(model: nn.Module) -> nn.Module:
+    """Deep-copy `model` keeping each parameter's `.grad` (deepcopy drops them; Taylor importance needs them)."""
+    clone = copy.deepcopy(model)
+    for src, dst in zip(model.parameters(), clone.parameters()):
+        if src.grad is not None:
+            dst.grad = src.grad.clone()
+    return clone
+
+
+def _prune_copy(
+    model: nn.Module, value: float, config: PruneConfig, importance: tp.importance.Importance, allocation: Allocation
+) -> nn.Module:
+    """Return a copy of `model` pruned at `value` of the allocation's variable."""
+    clone = _copy_with_grads(model)
+    pruner = tp.pruner.MetaPruner(
+        clone,
+        example_input(clone, config.imgsz),
+        importance=importance,
+        max_pruning_ratio=config.max_layer_ratio,
+        round_to=config.round_to,
+        ignored_layers=unprunable_layers(clone),
+        forward_fn=head_outputs,
+        **allocation.pruner_args(value, clone, config.max_layer_ratio),
+    )
+    pruner.step()
+    for p in clone.parameters():
+        p.grad = None
+    return clone
+
+
+def prune(
+    model: nn.Module,
+    config: PruneConfig,
+    *,
+    importance: tp.importance.Importance | None = None,
+    allocation: Allocation | None = None,
+    base_macs: int | None = None,
+    gradient_batches: Callable[[], Iterable[dict]] | None = None,
+) -> tuple[nn.Module, PruneResult]:
+    """Prune `model` as `config` says and return the pruned copy with a `PruneResult`. `model` is not modified.
+
+    `importance` (default: the criterion `config.method` names) scores channels; any torch-pruning `Importance`
+    works, and one that reads `.grad` (Taylor) gets loss gradients from `gradient_batches`, which yields Ultralytics
+    training batches. `allocation` (default: the one `config.allocation` names) spreads the budget; a sensitivity
+    allocation is built from its table (`create_allocation("sensitivity", table)`). `base_macs` is what
+    `config.target_macs` is a fraction of (default: this model's MACs; an iterative schedule passes the original's).
+    """
+    start = time.perf_counter()
+    method = config.method if importance is None else type(importance).__name__
+    if importance is None:
+        importance = get_criterion(config.method).factory()
+    if allocation is None:
+        allocation = create_allocation(config.allocation)
+    if config.ratio is not None and allocation.variable != CHANNEL_RATIO:
+        raise ConfigError(f"--allocation {allocation.name} needs --target-macs")
+    work = copy.deepcopy(model).float().eval()
+    # Tracing follows autograd: every parameter must require grad (checkpoints from Ultralytics' trainer come frozen).
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    for p in work.parameters():
+        p.requires_grad_(True)
+    rewrites = make_prunable(work).counts
+    before = measure(work, config.imgsz)
+    base = base_macs or before.macs
+    if needs_gradients(importance):
+        if gradient_batches is None:
+            raise ConfigError(f"importance {type(importance).__name__} needs loss gradients: pass --data DATA.yaml")
+        work.zero_grad(set_to_none=True)
+        detection_loss(work, gradient_batches(), backward=True)
+
+    def candidate_for(value: float) -> nn.Module:
+        return _prune_copy(work, value, config, importance, allocation)
+
+    if config.ratio is not None:
+        best = candidate_for(config.ratio)
+        best_cost, best_value = measure(best, config.imgsz), config.ratio
+        trials = [{"value": best_value, "macs": best_cost.macs, "macs_fraction": best_cost.macs / base}]
+    else:
+        target = int(config.target_macs * base)
+        if target >= before.macs:
+            raise TargetUnreachableError(
+                f"the model already has {before.macs / base:.1%} of the base MACs, at or below the target "
+                f"{config.target_macs:.1%}"
+            )
+        found = search(
+            candidate_for,
+            lambda m: measure(m, config.imgsz),
+            target=target,
+            current_macs=before.macs,
+            base_macs=base,
+            cap=allocation.limit(config.max_layer_ratio),
+            linear=allocation.linear,
+            tolerance=config.tolerance,
+            variable=allocation.variable,
+        )
+        best, best_cost, best_value, trials = found.model, found.cost, found.value, found.trials
+        # Within 3% of the base MACs, and for small targets within 10% of the target itself.
+        if abs(best_cost.macs - target) > min(0.03 * base, 0.1 * target):
+            raise TargetUnreachableError(
+                f"could not reach {config.target_macs:.1%} of the MACs: the closest was {best_cost.macs / base:.1%} "
+                f"(no layer loses more than {config.max_layer_ratio:.0%} of its channels; the head's output convs "
+                f"and attention keep theirs){allocation.unreachable_hint(config.round_to)}"
+            )
+
+    check_outputs(work, best, example_input(work, config.imgsz))
+    for name, p in best.named_parameters():
+        p.requires_grad_(name not in frozen)
+    result = PruneResult(
+        before=before,
+        after=best_cost,
+        variable=allocation.variable,
+        value=best_value,
+        method=method,
+        allocation=allocation.name,
+        trials=trials,
+        widths_before=conv_widths(work),
+        widths_after=conv_widths(best),
+        rewrites=rewrites,
+        seconds=time.perf_counter() - start,
+        base_macs=base,
+        extra=allocation.details(best_value),
+    )
+    return best, result
