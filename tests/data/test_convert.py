@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from conftest import SHARED
 from typer.testing import CliRunner
 
-from tests.conftest import SHARED
 from yolo_prune.app.cli import app
 from yolo_prune.data import convert as convert_module
 from yolo_prune.data.convert import convert_coco, convert_voc

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import shared_weights
 from typer.testing import CliRunner
 
-from tests.conftest import shared_weights
 from yolo_prune.app.cli import app
 
 runner = CliRunner()
@@ -81,21 +81,6 @@ def test_prune_trained_checkpoint_keeps_names_and_input(tmp_path):
     assert seen["names"] == {"0": "RBC", "1": "WBC", "2": "Platelets"}
     assert seen["shape"] == [1, 7, 2100]
     assert sha256(weights) == digest
-
-
-def test_info_json():
-    result = runner.invoke(app, ["info", "yolov8n.yaml", "--imgsz", "320", "--json"])
-    assert result.exit_code == 0, result.output
-    info = json.loads(result.output)
-    assert info["params"] == 3157200
-    assert info["macs"] == pytest.approx(8.7e9 / 2 * (320 / 640) ** 2, rel=0.05)
-    assert [layer["out_channels"] for layer in info["layers"][:3]] == [16, 32, 32]
-
-
-def test_info_table():
-    result = runner.invoke(app, ["info", "yolo11n.yaml", "--imgsz", "320"])
-    assert result.exit_code == 0, result.output
-    assert "C2PSA" in result.output and "GMACs @320" in result.output
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from ultralytics.nn.tasks import DetectionModel
 
 from yolo_prune.pruning.cost import measure
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "compare.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "compare.py"
 
 
 def load_compare():

@@ -16,7 +16,7 @@ from yolo_prune.data.synthetic import generate, read_manifest
 from yolo_prune.errors import ConfigError
 
 runner = CliRunner()
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"n_train": 24, "n_val": 8, "imgsz": 64, "seed": 3}  # fast, yet enough objects for every default class
 
 

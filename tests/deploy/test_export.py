@@ -1,0 +1,133 @@
+"""Export to ONNX (checked for parity), TorchScript and OpenVINO, through the API and the CLI; the CLI's one-line
+errors for `export` and `bench`."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import IMGSZ, run_onnx
+from typer.testing import CliRunner
+
+from yolo_prune.app.cli import app
+from yolo_prune.deploy.export import export_format, export_onnx
+from yolo_prune.deploy.parity import DEFAULT_TOLERANCE, default_images, letterbox
+from yolo_prune.errors import ExportError
+
+runner = CliRunner()
+ANCHORS = (IMGSZ // 8) ** 2 + (IMGSZ // 16) ** 2 + (IMGSZ // 32) ** 2
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("yaml", ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml"])
+def test_onnx_export_of_pruned_model_passes_parity(tmp_path, weights, yaml):
+    pt = weights(yaml)
+    digest, before = sha256(pt), sorted(pt.parent.iterdir())
+    out = tmp_path / "exported" / "model.onnx"
+    result = export_onnx(pt, out=out, imgsz=IMGSZ)
+
+    assert result.file == out and out.is_file() and result.size_bytes == out.stat().st_size
+    assert [Path(p).name for p in result.parity.images] == ["bus.jpg", "zidane.jpg"]
+    assert result.parity.passed and result.parity.tolerance == DEFAULT_TOLERANCE
+    assert 0 <= result.parity.relative_diff < 1e-5, result.parity
+    assert result.parity.max_abs_diff == max(result.parity.box_abs_diff, result.parity.score_abs_diff)
+    assert run_onnx(out, letterbox(default_images()[0], IMGSZ)).shape == (1, 84, ANCHORS)
+    assert sha256(pt) == digest and sorted(pt.parent.iterdir()) == before  # input untouched, nothing beside it
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model.onnx"]  # no temporary files left
+
+
+def test_yolo26_end2end_export_matches_topk_output(tmp_path, weights):
+    result = export_onnx(weights("yolo26n.yaml"), out=tmp_path / "e2e.onnx", imgsz=IMGSZ, end2end=True)
+    assert result.parity.passed and result.parity.relative_diff < 1e-5
+    # x1 y1 x2 y2 score class for min(300, anchors) candidates
+    assert run_onnx(result.file, letterbox(default_images()[1], IMGSZ)).shape == (1, ANCHORS, 6)
+
+
+def test_dynamic_export_is_checked_on_a_batch(tmp_path, weights):
+    result = export_onnx(weights("yolov8n.yaml"), out=tmp_path / "dyn.onnx", imgsz=IMGSZ, dynamic=True)
+    assert result.parity.passed
+    x = np.concatenate([letterbox(p, 2 * IMGSZ) for p in default_images()])
+    assert run_onnx(result.file, x).shape == (2, 84, 4 * ANCHORS)
+
+
+def test_torchscript_export_passes_parity(tmp_path, weights):
+    result = export_format(weights("yolo11n.yaml"), "torchscript", IMGSZ, out=tmp_path / "m.torchscript")
+    assert result.format == "torchscript" and result.file.is_file() and result.parity.passed
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is not None, reason="openvino is installed here")
+def test_missing_openvino_is_a_clean_error(tmp_path, weights):
+    with pytest.raises(ExportError, match=r"^openvino export needs the 'openvino' package, which is not installed"):
+        export_format(weights("yolov8n.yaml"), "openvino", IMGSZ, out=tmp_path / "ov")
+    assert not (tmp_path / "ov").exists()
+
+
+def test_cli_export_json_and_table(tmp_path, weights):
+    out = tmp_path / "m.onnx"
+    result = runner.invoke(
+        app, ["export", str(weights("yolov8n.yaml")), "--imgsz", str(IMGSZ), "--out", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["results"][0]["file"] == str(out) and payload["results"][0]["parity"]["passed"] is True
+    table = runner.invoke(app, ["export", str(weights("yolov8n.yaml")), "--imgsz", str(IMGSZ), "--out", str(out)])
+    assert table.exit_code == 0 and "parity max abs diff" in table.stdout and " yes" in table.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["export", "missing.pt"], "error: model file not found: missing.pt"),
+        (["export", "model.onnx"], "error: model.onnx: expected a .pt checkpoint"),
+        (["export", "{pt}", "--format", "tflite"], "error: unknown export format 'tflite'; choose one of onnx,"),
+        (["export", "{pt}", "--int8"], "error: --int8 needs --data DATA"),
+        (["export", "{pt}", "--int8", "--data", "no.yaml"], "error: dataset file not found: no.yaml"),
+        (["export", "{pt}", "--int8", "--data", "{data}", "--calib", "0"], "error: --calib must be at least 1, got 0"),
+        (["export", "{pt}", "--data", "{data}"], "error: --data is only used by --int8"),
+        (
+            ["export", "{pt}", "--format", "torchscript", "--simplify"],
+            "error: --simplify is for --format onnx, not torchscript",
+        ),
+        (["export", "{pt}", "--format", "torchscript", "--int8"], "error: --int8 is for --format onnx"),
+        (["export", "{pt}", "--imgsz", "100"], "error: --imgsz must be a positive multiple of 32"),
+        (["bench", "{pt}", "--runs", "0"], "error: --runs must be at least 1, got 0"),
+        (["bench", "{pt}", "missing.onnx"], "error: model file not found: missing.onnx"),
+        (["bench", "{pt}", "notes.txt"], "error: notes.txt: expected a .pt checkpoint or an .onnx file"),
+        (["bench", "{pt}", "--threads", "0"], "error: --threads must be at least 1, got 0"),
+    ],
+)
+def test_cli_bad_input_is_one_line_error_and_writes_nothing(tmp_path, weights, tiny_data, args, message):
+    pt = weights("yolov8n.yaml")
+    args = [a.replace("{pt}", str(pt)).replace("{data}", str(tiny_data)) for a in args]
+    if args[0] == "export":
+        args += ["--out", str(tmp_path / "out" / "m.onnx")]
+    before = sorted(pt.parent.iterdir())
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out").exists() and sorted(pt.parent.iterdir()) == before
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is not None, reason="openvino is installed here")
+def test_cli_unavailable_format_is_one_line(tmp_path, weights):
+    out = tmp_path / "ov"
+    result = runner.invoke(app, ["export", str(weights("yolov8n.yaml")), "--format", "openvino", "--out", str(out)])
+    assert result.exit_code == 1 and not out.exists()
+    assert result.stderr.strip() == (
+        "error: openvino export needs the 'openvino' package, which is not installed (pip install openvino)"
+    )
+
+
+@pytest.mark.parametrize("command", ["export", "bench"])
+def test_commands_have_help(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
