@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 
 ModelArg = Annotated[str, typer.Argument(help="Checkpoint (.pt), official name (yolov8n.pt) or model YAML.")]
+DEVICE_HELP = "cpu, 0, or 0,1 for multi-GPU (DDP); default: the GPU when there is one, else the CPU."
 ImgszOpt = Annotated[int, typer.Option("--imgsz", help="Square input size for MACs and tracing.")]
 
 
@@ -105,7 +106,7 @@ def prune(
         int, typer.Option("--sparse-epochs", help="Sparse-train the unpruned model M epochs first.")
     ] = 0,
     batch: Annotated[int, typer.Option("--batch", help="Training and validation batch size.")] = 16,
-    device: Annotated[str, typer.Option("--device", help="cpu, 0, or 0,1 for multi-GPU (DDP).")] = "cpu",
+    device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)] = None,
     lr0: Annotated[float | None, typer.Option("--lr0", help="Initial learning rate.")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Dataloader workers.")] = 2,
     split: Annotated[str, typer.Option("--split", help="Split for mAP before/after.")] = "val",
@@ -198,7 +199,7 @@ def train(
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs.")] = 10,
     imgsz: ImgszOpt = 640,
     batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 16,
-    device: Annotated[str, typer.Option("--device", help="cpu, 0, or 0,1 for multi-GPU (DDP).")] = "cpu",
+    device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)] = None,
     lr0: Annotated[float | None, typer.Option("--lr0", help="Initial learning rate.")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Dataloader workers.")] = 2,
     split: Annotated[str, typer.Option("--split", help="Split for the final mAP.")] = "val",
@@ -222,7 +223,9 @@ def val(
     split: Annotated[str, typer.Option("--split", help="val or test.")] = "val",
     imgsz: ImgszOpt = 640,
     batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 16,
-    device: Annotated[str, typer.Option("--device", help="cpu or a GPU index.")] = "cpu",
+    device: Annotated[
+        str | None, typer.Option("--device", help="cpu or a GPU index (default: as --device of prune).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """mAP50, mAP50-95 and per-class results of MODEL on a dataset split."""

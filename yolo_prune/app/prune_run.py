@@ -26,7 +26,7 @@ from yolo_prune.app.sensitivity_run import load_table, save_table
 from yolo_prune.app.state import STATE, RunState, search_of
 from yolo_prune.atomic import write_json
 from yolo_prune.data.datasets import batches, check_classes, resolve_dataset
-from yolo_prune.errors import ConfigError, YoloPruneError
+from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.allocation import create_allocation, get_allocation
 from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.config import PruneConfig
@@ -120,9 +120,9 @@ def run_prune(
     created = not out.exists()
     try:
         return _run(out, state, original)
-    except YoloPruneError:
-        # Bad input found on the way (an unreachable target, a dataset mismatch): leave nothing half-written, unless
-        # training already ran, whose results a corrected --resume may still want.
+    except BaseException:
+        # Whatever stopped a fresh run (bad input found on the way, a library error, Ctrl-C): leave no folder behind,
+        # so the same command can run again, unless fine-tuning already ran, whose last.pt `--resume` continues from.
         remove_failed(out, created, keep="**/weights/last.pt")
         raise
 

@@ -40,10 +40,27 @@ def resolve_dataset(data: str | Path, splits: tuple[str, ...] = ("train", "val")
     return resolved
 
 
+def _ordered(names: dict | list) -> list[str]:
+    return [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
+
+
 def check_classes(dataset: dict, names: dict | list) -> None:
-    """Fail with `DataError` when a model's class count differs from the dataset's (resolved by `resolve_dataset`)."""
-    if dataset["nc"] != len(names):
-        raise DataError(f"the dataset has {dataset['nc']} classes but the model has {len(names)}")
+    """Fail with `DataError` unless the model's classes are the dataset's (resolved by `resolve_dataset`): the same
+    count, and the same names in the same order, since a class id means the class at that position.
+
+    A model built from a YAML has placeholder names ('0', '1', ...): only its class count is checked.
+    """
+    model, data = _ordered(names), _ordered(dataset["names"])
+    if len(data) != len(model):
+        raise DataError(f"the dataset has {len(data)} classes but the model has {len(model)}")
+    if model == [str(i) for i in range(len(model))] or model == data:
+        return
+    if sorted(model) == sorted(data):
+        raise DataError(
+            f"the dataset has the model's classes in another order: model {', '.join(model)}; dataset "
+            f"{', '.join(data)}. Convert the dataset again with --names {','.join(model)}"
+        )
+    raise DataError(f"the dataset's classes ({', '.join(data)}) are not the model's ({', '.join(model)})")
 
 
 def loader(data: dict, split: str, imgsz: int, batch: int, *, augment: bool = False, workers: int = 0):

@@ -22,7 +22,7 @@ class FinetuneConfig:
     epochs: int = 10
     batch: int = 16
     imgsz: int = 640
-    device: str = "cpu"
+    device: str | None = None  # None: Ultralytics' choice (the first GPU when there is one, else the CPU)
     workers: int = 2
     lr0: float | None = None
     distill: bool = False
@@ -77,7 +77,9 @@ def train_args(config: FinetuneConfig, data: str, save_dir: Path, teacher: str |
         "exist_ok": True,
         "pretrained": False,
         "plots": False,
-        "amp": config.device != "cpu",  # AMP is a GPU feature; its check downloads a model
+        # AMP is a GPU feature; Ultralytics' AMP check returns False on the CPU, but would download a model to test
+        # a GPU, so an explicit CPU device turns it off outright.
+        "amp": config.device != "cpu",
         "verbose": False,
         **({"lr0": config.lr0} if config.lr0 is not None else {}),
         **config.overrides,

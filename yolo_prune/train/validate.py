@@ -19,13 +19,13 @@ def validate(
     split: str = "val",
     imgsz: int = 640,
     batch: int = 16,
-    device: str = "cpu",
+    device: str | None = None,
     names: dict | None = None,
 ) -> dict:
     """mAP50, mAP50-95 and a per-class table of `model` on `data`'s `split`.
 
     `names` (the model's class names, when known) is compared with the dataset's, so that a model evaluated on the
-    wrong dataset fails clearly instead of reporting a meaningless number.
+    wrong dataset fails clearly instead of reporting a meaningless number. `device` None is Ultralytics' choice.
     """
     from ultralytics.models.yolo.detect import DetectionValidator
 

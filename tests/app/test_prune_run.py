@@ -1,0 +1,51 @@
+"""A fresh prune run that fails leaves no folder behind, so the same command can run again."""
+
+from __future__ import annotations
+
+import pytest
+from ultralytics.nn.tasks import DetectionModel
+
+from yolo_prune.app import prune_run
+from yolo_prune.pruning.checkpoint import save_checkpoint
+from yolo_prune.pruning.config import PruneConfig
+
+
+@pytest.fixture
+def two_class_weights(tmp_path):
+    model = DetectionModel("yolov8n.yaml", nc=2, verbose=False)
+    model.names = {0: "box", 1: "disc"}  # the tiny dataset's classes
+    return str(save_checkpoint(model, tmp_path / "v8n-2.pt"))
+
+
+def test_a_run_that_fails_in_a_library_leaves_no_folder_and_the_rerun_works(
+    tmp_path, tiny_data, two_class_weights, monkeypatch
+):
+    out = tmp_path / "run"
+    config = PruneConfig(target_macs=0.5, imgsz=64, data=str(tiny_data))
+    real = prune_run.prune
+
+    def broken(*args, **kwargs):
+        raise IndexError("index 256 is out of bounds for dimension 0 with size 128")  # as torch-pruning fails
+
+    monkeypatch.setattr(prune_run, "prune", broken)
+    with pytest.raises(IndexError):
+        prune_run.run_prune(two_class_weights, config, out)
+    assert not out.exists()
+
+    monkeypatch.setattr(prune_run, "prune", real)
+    report = prune_run.run_prune(two_class_weights, config, out)
+    assert report.after["macs_fraction"] == pytest.approx(0.5, abs=0.03)
+    listing = ["map_vs_macs.png", "pruned.pt", "report.json", "state.json", "step1", "widths.png"]
+    assert sorted(p.name for p in out.iterdir()) == listing
+
+
+def test_an_interrupted_fresh_run_leaves_no_folder(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prune_run, "prune", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prune_run.run_prune("yolov8n.yaml", PruneConfig(ratio=0.3, imgsz=64), out)
+    assert not out.exists()
