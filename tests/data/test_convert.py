@@ -29,16 +29,23 @@ VOC = {
     "d": (50, 50, []),  # no objects: an empty label file
 }
 MALFORMED = "<annotation><filename>e.jpg</filename><object><name>cat</name></annotation>"
+# The label files of VOC's images with the classes in order of first appearance (cat, dog, bird).
+LABELS = {
+    "a": ["0 0.300000 0.500000 0.400000 0.500000", "1 0.800000 0.375000 0.400000 0.500000"],
+    "b": ["0 0.105000 0.934375 0.200000 0.118750", "2 0.060000 0.075000 0.100000 0.125000"],
+    "c": ["0 0.250000 0.500000 0.500000 0.500000"],
+    "d": [],
+}
 
 
-def voc_xml(name: str, width: int, height: int, objects: list) -> str:
+def voc_xml(name: str, width: int, height: int, objects: list, filename: str | None = None) -> str:
     objs = "".join(
         f"<object><name>{c}</name><difficult>0</difficult><bndbox><xmin>{x1}</xmin><ymin>{y1}</ymin>"
         f"<xmax>{x2}</xmax><ymax>{y2}</ymax></bndbox></object>"
         for c, x1, y1, x2, y2 in objects
     )
     return (
-        f"<annotation><folder>JPEGImages</folder><filename>{name}.jpg</filename>"
+        f"<annotation><folder>JPEGImages</folder><filename>{filename or name + '.jpg'}</filename>"
         f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size>{objs}</annotation>"
     )
 
@@ -65,12 +72,25 @@ def make_voc(root: Path, image_sets: bool = True) -> Path:
     return root
 
 
+def write_pair(image: Path, xml: Path, stem: str, filename: str | None = None) -> None:
+    """The image and .xml of VOC[stem] at these paths; the .xml's <filename> is `filename`, else the image's name."""
+    width, height, objects = VOC[stem]
+    write_image(image, width, height)
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    xml.write_text(voc_xml(stem, width, height, objects, filename=filename or image.name))
+
+
 def snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def labels(out: Path, split: str, stem: str) -> list[str]:
     return (out / "labels" / split / f"{stem}.txt").read_text().splitlines()
+
+
+def splits_of(out: Path) -> dict[str, str]:
+    """Label file stem -> the split it was written to."""
+    return {p.stem: p.parent.name for p in (out / "labels").rglob("*.txt")}
 
 
 def test_voc_with_image_sets(tmp_path):
@@ -302,7 +322,22 @@ def test_cli_convert_prints_summary_and_json(tmp_path):
         (["--from", "voc", "--out", "{tmp}/a"], "error: {tmp}/a exists and is not empty; choose a new --out"),
         (["--from", "yolo", "--out", "{tmp}/new"], "error: --from must be voc or coco, not 'yolo'"),
         (["--from", "coco", "--out", "{tmp}/new"], "error: --from coco needs --images DIR, the folder with the images"),
-        (["--from", "voc", "--out", "{tmp}/new", "--images", "{tmp}"], "error: --images and --split are for --from"),
+        (
+            ["--from", "voc", "--out", "{tmp}/new", "--split", "val"],
+            "error: --split is for --from coco; voc takes its splits from folders, ImageSets or --val-fraction\n",
+        ),
+        (
+            ["--from", "coco", "--out", "{tmp}/new", "--images", "{tmp}", "--annotations", "{tmp}"],
+            "error: --annotations is for --from voc; coco reads its annotations from SRC, the JSON file\n",
+        ),
+        (
+            ["--from", "voc", "--out", "{tmp}/new", "--images", "{tmp}/pics"],
+            "error: image folder not found: {tmp}/pics\n",
+        ),
+        (
+            ["--from", "voc", "--out", "{tmp}/new", "--annotations", "{tmp}/xml"],
+            "error: annotation folder not found: {tmp}/xml\n",
+        ),
     ],
 )
 def test_cli_convert_errors_are_one_line(tmp_path, args, message):
@@ -326,7 +361,17 @@ def test_cli_convert_missing_src(tmp_path):
 def test_cli_convert_help():
     result = runner.invoke(app, ["convert", "--help"])
     assert result.exit_code == 0
-    for option in ("--from", "--out", "--images", "--names", "--no-split-files", "--val-fraction", "--seed", "--json"):
+    options = (
+        "--from",
+        "--out",
+        "--images",
+        "--annotations",
+        "--names",
+        "--no-split-files",
+        "--val-fraction",
+        "--seed",
+    )
+    for option in (*options, "--json"):
         assert option in result.stdout
 
 
@@ -348,3 +393,179 @@ def test_bccd(tmp_path):
     default = convert_voc(BCCD, tmp_path / "default", split_files=False)
     assert default.names == ["WBC", "RBC", "Platelets"]
     assert default.images == {"train": 291, "val": 73}  # seeded 80/20 split
+
+
+def test_vocdevkit_without_image_sets(tmp_path):
+    src = make_voc(tmp_path / "voc", image_sets=False)
+    write_image(src / "JPEGImages" / "f.jpg", 20, 20)  # no annotation: left out, and said
+    out = tmp_path / "yolo"
+    summary = convert_voc(src, out, val_fraction=0.25, seed=1)
+    assert summary.images == {"train": 3, "val": 1}  # seeded split of a, b, c, d; e.xml is malformed
+    assert (summary.boxes_written, summary.boxes_clipped, summary.boxes_dropped) == (5, 2, 2)
+    assert (summary.objects_skipped, summary.files_skipped) == (0, 1)
+    assert summary.warnings == [
+        "skipped Annotations/e.xml: malformed XML (mismatched tag: line 1, column 64)",
+        "1 image(s) have no annotation file, left out: JPEGImages/f.jpg",
+    ]
+    split = splits_of(out)
+    assert sorted(split) == ["a", "b", "c", "d"]
+    assert {stem: labels(out, split[stem], stem) for stem in split} == LABELS
+    data = yaml.safe_load((out / "data.yaml").read_text())
+    assert (data["names"], "test" in data) == ({0: "cat", 1: "dog", 2: "bird"}, False)
+
+    # The same files as a labelImg folder (each .xml beside its image) give the same split and the same labels.
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for path in [*(src / "Annotations").iterdir(), *(src / "JPEGImages").iterdir()]:
+        (flat / path.name).write_bytes(path.read_bytes())
+    again = convert_voc(flat, tmp_path / "flat_yolo", val_fraction=0.25, seed=1)
+    assert again.images == summary.images
+    assert snapshot(tmp_path / "flat_yolo" / "labels") == snapshot(out / "labels")
+    assert again.warnings == [
+        "skipped e.xml: malformed XML (mismatched tag: line 1, column 64)",
+        "1 image(s) have no annotation file, left out: f.jpg",
+    ]
+
+
+def test_labelimg_flat_folder(tmp_path):
+    """labelImg: each .xml beside its image, in one folder with the images it has not labelled yet."""
+    src = tmp_path / "labelimg"
+    write_pair(src / "a.jpg", src / "a.xml", "a")
+    write_pair(src / "b.png", src / "b.xml", "b")
+    write_pair(src / "c.jpg", src / "c.xml", "c", filename=r"C:\\Users\\me\\shots\\c.jpg")  # a Windows path
+    write_pair(src / "d.jpg", src / "d.xml", "d", filename="d.JPG")  # no d.JPG: found by its stem
+    write_image(src / "todo.jpg", 30, 30)
+    (src / "settings.xml").write_text("<settings><autosave>1</autosave></settings>")
+    out = tmp_path / "yolo"
+    summary = convert_voc(src, out, val_fraction=0.25, seed=1)
+
+    assert summary.names == ["cat", "dog", "bird"]
+    assert summary.images == {"train": 3, "val": 1}
+    assert (summary.boxes_written, summary.boxes_clipped, summary.boxes_dropped) == (5, 2, 2)
+    assert (summary.objects_skipped, summary.files_skipped) == (0, 1)
+    assert summary.warnings == [
+        "skipped settings.xml: not a VOC annotation (its root element is <settings>, not <annotation>)",
+        "1 image(s) have no annotation file, left out: todo.jpg",
+    ]
+    split = splits_of(out)
+    assert {stem: labels(out, split[stem], stem) for stem in split} == LABELS
+    assert sorted(p.name for p in (out / "images").rglob("*.*")) == ["a.jpg", "b.png", "c.jpg", "d.jpg"]
+    assert (out / "images" / split["b"] / "b.png").read_bytes() == (src / "b.png").read_bytes()
+    assert yaml.safe_load((out / "data.yaml").read_text())["names"] == {0: "cat", 1: "dog", 2: "bird"}
+
+
+def test_roboflow_split_folders(tmp_path):
+    """Roboflow's VOC export: train/, valid/, test/, each with its images and .xml files; the folders are the splits."""
+    src = tmp_path / "roboflow"
+    write_pair(src / "train" / "a_jpg.rf.1f2e.jpg", src / "train" / "a_jpg.rf.1f2e.xml", "a")
+    write_pair(src / "train" / "b.jpg", src / "train" / "b.xml", "b")
+    write_pair(src / "valid" / "b.jpg", src / "valid" / "b.xml", "c")  # the name of a train image: another split
+    write_pair(src / "test" / "d.jpg", src / "test" / "d.xml", "d")
+    # x.xml in train/ names x.jpg, which is only in valid/: an image of another split is never taken
+    write_pair(src / "valid" / "x.jpg", src / "train" / "x.xml", "a")
+    write_pair(src / "stray.jpg", src / "stray.xml", "a")  # outside the split folders: left out, and said
+    (src / "README.roboflow.txt").write_text("exported from roboflow.com\n")
+    (src / "ImageSets" / "Main").mkdir(parents=True)
+    for split in ("train", "val"):
+        (src / "ImageSets" / "Main" / f"{split}.txt").write_text("b\n")
+    out = tmp_path / "yolo"
+    summary = convert_voc(src, out)
+
+    assert summary.images == {"train": 2, "val": 1, "test": 1}
+    assert summary.names == ["cat", "dog", "bird"]  # from test/d.xml (no objects), train/a_jpg.rf.1f2e.xml, ...
+    assert (summary.boxes_written, summary.objects_skipped, summary.files_skipped) == (5, 0, 2)
+    assert summary.warnings == [
+        "skipped 1 .xml file(s) outside the split folders train/, valid/, test/: stray.xml",
+        "1 image(s) have no annotation file, left out: valid/x.jpg",
+        "the folders train/, valid/, test/ give the splits; ImageSets/Main is not used",
+        "skipped train/x: image file not found",
+    ]
+    assert labels(out, "train", "a_jpg.rf.1f2e") == LABELS["a"]
+    assert labels(out, "train", "b") == LABELS["b"]
+    assert labels(out, "val", "b") == LABELS["c"]
+    assert labels(out, "test", "d") == []
+    assert (out / "images" / "val" / "b.jpg").read_bytes() == (src / "valid" / "b.jpg").read_bytes()
+    assert cv2.imread(str(out / "images" / "val" / "b.jpg")).shape == (40, 60, 3)  # not train/b.jpg (100 x 80)
+    data = yaml.safe_load((out / "data.yaml").read_text())
+    assert (data["train"], data["val"], data["test"]) == ("images/train", "images/val", "images/test")
+
+    # val/ works as valid/ does; both at once is an error; without either, val is empty and said so
+    (src / "valid").rename(src / "val")
+    assert convert_voc(src, tmp_path / "val").images == {"train": 2, "val": 1, "test": 1}
+    write_pair(src / "valid" / "c.jpg", src / "valid" / "c.xml", "c")
+    with pytest.raises(DataError) as error:
+        convert_voc(src, tmp_path / "both")
+    assert str(error.value) == f"{src} has both val/ and valid/ for the val split: keep one"
+    only_train = tmp_path / "only_train"
+    write_pair(only_train / "train" / "a.jpg", only_train / "train" / "a.xml", "a")
+    summary = convert_voc(only_train, tmp_path / "no_val")
+    assert summary.images == {"train": 1, "val": 0}
+    assert summary.warnings == ["the split folders are train/, none of them valid/ or val/: the val split is empty"]
+    assert (tmp_path / "no_val" / "images" / "val").is_dir()
+    assert not (tmp_path / "both").exists()
+
+
+def test_custom_folders(tmp_path):
+    """Annotations in xml/, images in pics/: found on their own, or named with annotations= and images=."""
+    src = tmp_path / "custom"
+    for stem in ("a", "b", "c"):
+        write_pair(src / "pics" / f"{stem}.jpg", src / "xml" / f"{stem}.xml", stem)
+    found = convert_voc(src, tmp_path / "found", names=["cat", "dog"], val_fraction=0.34)
+    assert found.images == {"train": 2, "val": 1}
+    assert (found.boxes_written, found.objects_skipped, found.files_skipped) == (4, 1, 0)
+    assert found.warnings == ["skipped 1 object(s) of classes not in names: bird (1)"]
+    split = splits_of(tmp_path / "found")
+    assert {stem: labels(tmp_path / "found", split[stem], stem) for stem in split} == {
+        "a": LABELS["a"],
+        "b": ["0 0.105000 0.934375 0.200000 0.118750"],  # the bird is skipped
+        "c": LABELS["c"],
+    }
+
+    # A second a.jpg, as near to xml/a.xml as pics/a.jpg: which one is meant is not guessed
+    write_image(src / "backup" / "a.jpg", 100, 80)
+    guessed = convert_voc(src, tmp_path / "guessed", names=["cat", "dog"], val_fraction=0.34)
+    assert guessed.images == {"train": 1, "val": 1}
+    assert guessed.files_skipped == 1
+    assert guessed.warnings[0] == (
+        "skipped xml/a.xml: 2 images match a.jpg (backup/a.jpg, pics/a.jpg): pass --images DIR to pick the folder"
+    )
+    # images= is looked in first; annotations= is where the .xml files are (and what their keys are relative to)
+    named = convert_voc(
+        src, tmp_path / "named", names=["cat", "dog"], val_fraction=0.34, images=src / "pics", annotations=src / "xml"
+    )
+    assert named.images == {"train": 2, "val": 1}
+    assert named.warnings == [
+        "1 image(s) have no annotation file, left out: backup/a.jpg",
+        "skipped 1 object(s) of classes not in names: bird (1)",
+    ]
+    split = splits_of(tmp_path / "named")
+    assert labels(tmp_path / "named", split["a"], "a") == LABELS["a"]
+    assert (tmp_path / "named" / "images" / split["a"] / "a.jpg").read_bytes() == (src / "pics" / "a.jpg").read_bytes()
+
+    with pytest.raises(DataError) as error:
+        convert_voc(src, tmp_path / "none", annotations=src / "pics")
+    assert str(error.value) == f"no .xml files in {src / 'pics'}"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError) as error:
+        convert_voc(tmp_path / "empty", tmp_path / "none")
+    assert str(error.value) == f"{tmp_path / 'empty'} has no Annotations/ folder and no .xml files under it"
+    assert not (tmp_path / "none").exists()
+
+    args = ["convert", str(src), "--from", "voc", "--out", str(tmp_path / "cli"), "--names", "cat,dog", "--json"]
+    result = runner.invoke(app, [*args, "--images", str(src / "pics"), "--annotations", str(src / "xml")])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["images"] == {"train": 2, "val": 1}
+    assert snapshot(tmp_path / "cli" / "labels") == snapshot(tmp_path / "named" / "labels")
+
+
+def test_two_images_of_one_name_in_one_split(tmp_path):
+    src = tmp_path / "cams"
+    for cam in ("cam1", "cam2"):
+        write_pair(src / "train" / cam / "001.jpg", src / "train" / cam / "001.xml", "a")
+    write_pair(src / "valid" / "c.jpg", src / "valid" / "c.xml", "c")
+    with pytest.raises(DataError) as error:
+        convert_voc(src, tmp_path / "yolo")
+    assert str(error.value) == (
+        "two images would both be written as train/001 (from train/cam1/001 and train/cam2/001): rename one"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cams"]  # neither out nor a staging folder

@@ -32,11 +32,19 @@ DEVICE_HELP = "cpu, 0, or 0,1 for multi-GPU (DDP); default: the GPU when there i
 ImgszOpt = Annotated[int, typer.Option("--imgsz", help="Square input size for MACs and tracing.")]
 
 
+class _Formatter(logging.Formatter):
+    """Stage lines as they are; warnings as `warning: <message>`, like the commands' own warnings."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        return f"{record.levelname.lower()}: {message}" if record.levelno >= logging.WARNING else message
+
+
 def _setup_logging() -> None:
     logger = logging.getLogger("yolo_prune")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(_Formatter("%(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logging.getLogger("ultralytics").setLevel(logging.WARNING)
@@ -361,10 +369,31 @@ def bench(
 @app.command()
 @_handled()
 def convert(
-    src: Annotated[Path, typer.Argument(help="VOC folder (Annotations/, JPEGImages/) or COCO instances JSON.")],
+    src: Annotated[
+        Path,
+        typer.Argument(
+            help="voc: a folder of .xml files and images: VOCdevkit (Annotations/, JPEGImages/), labelImg (each .xml "
+            "beside its image), Roboflow (train/, valid/, test/), or any tree of them. coco: the instances JSON."
+        ),
+    ],
     source_format: Annotated[str, typer.Option("--from", help="Format of SRC: voc or coco.")],
     out: Annotated[Path, typer.Option("--out", help="New folder for the YOLO dataset (absent or empty).")],
-    images: Annotated[Path | None, typer.Option("--images", help="coco: folder with the JSON's images.")] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            "--images",
+            help="coco: folder with the JSON's images (required). voc: folder to look for the image each .xml names "
+            "in, after the .xml's own folder (default: SRC/JPEGImages/; then anywhere under SRC).",
+        ),
+    ] = None,
+    annotations: Annotated[
+        Path | None,
+        typer.Option(
+            "--annotations",
+            help="voc: folder of the .xml files, searched recursively; its train/, valid/ (or val/), test/ folders, "
+            "if any, are the splits. Default: SRC, or SRC/Annotations/ when SRC has one and no split folders.",
+        ),
+    ] = None,
     names: Annotated[
         str | None,
         typer.Option(
@@ -374,10 +403,17 @@ def convert(
         ),
     ] = None,
     split_files: Annotated[
-        bool, typer.Option("--split-files/--no-split-files", help="voc: use ImageSets/Main/{train,val,test}.txt.")
+        bool,
+        typer.Option(
+            "--split-files/--no-split-files",
+            help="voc: use SRC/ImageSets/Main/{train,val,test}.txt when there are no split folders.",
+        ),
     ] = True,
     val_fraction: Annotated[
-        float, typer.Option("--val-fraction", help="Share of images for val when splitting at random.")
+        float,
+        typer.Option(
+            "--val-fraction", help="Share of images for val when splitting at random (no split folders or files)."
+        ),
     ] = 0.2,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random split.")] = 0,
     split: Annotated[
@@ -391,12 +427,23 @@ def convert(
 
     class_names = None if names is None else [n.strip() for n in names.split(",") if n.strip()]
     if source_format == "voc":
-        if images is not None or split is not None:
-            raise ConfigError("--images and --split are for --from coco; voc reads SRC/JPEGImages")
+        if split is not None:
+            raise ConfigError(
+                "--split is for --from coco; voc takes its splits from folders, ImageSets or --val-fraction"
+            )
         summary = convert_voc(
-            src, out, names=class_names, split_files=split_files, val_fraction=val_fraction, seed=seed
+            src,
+            out,
+            names=class_names,
+            split_files=split_files,
+            val_fraction=val_fraction,
+            seed=seed,
+            images=images,
+            annotations=annotations,
         )
     elif source_format == "coco":
+        if annotations is not None:
+            raise ConfigError("--annotations is for --from voc; coco reads its annotations from SRC, the JSON file")
         if images is None:
             raise ConfigError("--from coco needs --images DIR, the folder with the images of SRC")
         if not split_files:

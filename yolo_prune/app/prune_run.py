@@ -25,7 +25,7 @@ from yolo_prune.app.folders import default_run_dir, remove_failed
 from yolo_prune.app.sensitivity_run import load_table, save_table
 from yolo_prune.app.state import STATE, RunState, search_of
 from yolo_prune.atomic import write_json
-from yolo_prune.data.datasets import batches, check_classes, resolve_dataset
+from yolo_prune.data.datasets import batches, check_classes, check_split, resolve_dataset
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.allocation import create_allocation, get_allocation
 from yolo_prune.pruning.checkpoint import save_checkpoint
@@ -113,8 +113,12 @@ def run_prune(
     LOGGER.info(f"loading {source}")
     original = load_model(source)
     if config.data:
-        data = resolve_dataset(config.data, splits=("train", split) if train or sparse_epochs else (split,))
+        training = train is not None or sparse_epochs > 0
+        splits = ("train", split) if training else (split,)
+        data = resolve_dataset(config.data, splits=splits)
         check_classes(data, original.names)
+        for name in splits:  # bad images and labels are reported before the run starts
+            check_split(data, name, need_boxes=training and name == "train")
 
     state = RunState(str(source), config, train, steps=steps, sparse_epochs=sparse_epochs, split=split)
     created = not out.exists()

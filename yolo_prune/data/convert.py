@@ -9,6 +9,9 @@ Box coordinates are read as continuous pixel coordinates (`xmin`..`xmax`, as mos
 the image, and dropped when under 1 px wide or high after clipping; both are counted in the summary. Annotation
 problems that concern one file or one box are counted and reported as warnings; problems with the dataset as a whole
 (missing folders, unreadable JSON, overlapping split files) raise `DataError`.
+
+VOC datasets come in several layouts (VOCdevkit, labelImg's flat folders, Roboflow's train/valid/test folders, any
+tree of .xml files and images); `voc_layout` finds the annotation files and the image each one names.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from PIL import Image, UnidentifiedImageError
 
 from yolo_prune.atomic import replace_path, staging_dir
 from yolo_prune.data.labels import write_data_yaml, write_labels, yolo_line
+from yolo_prune.data.voc_layout import ImageFinder, find_layout
 from yolo_prune.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _EXIF_ORIENTATION = 0x0112
 _EXIF_ROTATED = {5, 6, 7, 8}  # orientations that swap width and height once the viewer (and Ultralytics) applies them
 
@@ -59,10 +62,15 @@ class ConvertSummary:
 class _Record:
     """One source image and its objects, before class ids and splits are known."""
 
-    key: str  # what split files and warnings call it: the VOC file stem or the COCO file_name
+    key: str  # what splits and warnings call it: the VOC file's path without .xml (see VocLayout.key), COCO file_name
     image: Path | None  # None when the image file was not found
     size: tuple[int, int] | None  # (width, height) stated by the annotation, checked against the image
     objects: list[tuple[str, float, float, float, float]]  # class name, x1, y1, x2, y2 in pixels
+
+    @property
+    def id(self) -> str:
+        """The VOC image id that ImageSets files list: the file stem."""
+        return self.key.rsplit("/", 1)[-1]
 
 
 def convert_voc(
@@ -73,59 +81,72 @@ def convert_voc(
     split_files: bool = True,
     val_fraction: float = 0.2,
     seed: int = 0,
+    images: str | Path | None = None,
+    annotations: str | Path | None = None,
 ) -> ConvertSummary:
-    """Convert a Pascal VOC folder (`Annotations/*.xml`, `JPEGImages/`) into a YOLO dataset at `out`.
+    """Convert a Pascal VOC dataset at `src` into a YOLO dataset at `out`.
 
-    Splits come from `ImageSets/Main/{train,val,test}.txt` when train.txt and val.txt exist (and `split_files`),
-    otherwise from a `seed`ed shuffle that puts `val_fraction` of the images in val and the rest in train. Every object
-    is kept, `difficult` ones included (Ultralytics has no such flag).
+    `src` may be a VOCdevkit folder (`Annotations/*.xml`, `JPEGImages/`), a folder of images with an .xml file beside
+    each (labelImg), Roboflow's export (`train/`, `valid/`, `test/`, each with its images and .xml files), or any tree
+    of .xml files and images; `annotations` and `images` name the folders instead of finding them (see `voc_layout`).
+
+    Splits come from split folders when there are any; otherwise from `ImageSets/Main/{train,val,test}.txt` when
+    train.txt and val.txt exist (and `split_files`); otherwise from a `seed`ed shuffle that puts `val_fraction` of the
+    images in val and the rest in train. Every object is kept, `difficult` ones included (Ultralytics has no such flag).
 
     Class ids follow `names` when given (objects of other classes are counted and skipped). Otherwise they follow the
-    order in which classes first appear, reading the annotation files sorted by name and their objects in file order:
+    order in which classes first appear, reading the annotation files sorted by path and their objects in file order:
     deterministic, but data-dependent. On BCCD that gives WBC=0, RBC=1, Platelets=2, so pass
     `names=["RBC", "WBC", "Platelets"]` to match checkpoints trained with that order.
     """
     src = Path(src)
     names = _check_names(names)
     _check_fraction(val_fraction)
-    if not src.is_dir():
-        raise DataError(f"VOC dataset folder not found: {src}")
-    ann_dir, img_dir = src / "Annotations", src / "JPEGImages"
-    for folder in (ann_dir, img_dir):
-        if not folder.is_dir():
-            raise DataError(f"{src} has no {folder.name}/ folder (a VOC dataset has Annotations/*.xml and JPEGImages/)")
-    xml_files = sorted(ann_dir.glob("*.xml"))
-    if not xml_files:
-        raise DataError(f"no .xml files in {ann_dir}")
+    images, annotations = (None if p is None else Path(p) for p in (images, annotations))
+    layout = find_layout(src, images=images, annotations=annotations)
     out = _check_out(out)
 
-    images = {p.stem: p for p in sorted(img_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
-    records, warnings, skipped = [], [], 0
-    for xml_file in xml_files:
-        try:
-            records.append(_read_voc_xml(xml_file, img_dir, images))
-        except ValueError as e:
-            skipped += 1
-            warnings.append(f"skipped {xml_file.relative_to(src)}: {e}")
-    if not records:
-        raise DataError(f"none of the {len(xml_files)} annotation files in {ann_dir} could be read")
-    unannotated = sorted(set(images) - {r.image.stem for r in records if r.image} - {p.stem for p in xml_files})
-    if unannotated:
+    finder = ImageFinder(layout)
+    records, folder_split, warnings, skipped_stems = [], {}, [], [p.stem for p in layout.outside]
+    if layout.outside:
+        folders = ", ".join(f"{folder.name}/" for folder in layout.split_folders)
         warnings.append(
-            f"{len(unannotated)} image(s) in JPEGImages/ have no annotation, left out: {_some(unannotated)}"
+            f"skipped {len(layout.outside)} .xml file(s) outside the split folders {folders}: "
+            + _some(layout.show(p) for p in layout.outside)
         )
+    for xml_file in layout.xml_files:
+        try:
+            record = _read_voc_xml(xml_file, layout.key(xml_file), finder)
+        except ValueError as e:
+            skipped_stems.append(xml_file.stem)
+            warnings.append(f"skipped {layout.show(xml_file)}: {e}")
+            continue
+        records.append(record)
+        folder_split[record.key] = layout.split_of(xml_file)
+    if not records:
+        raise DataError(f"none of the {len(layout.xml_files)} annotation files in {layout.base} could be read")
+    unannotated = finder.unused((r.image for r in records if r.image), skipped_stems)
+    if unannotated:
+        warnings.append(f"{len(unannotated)} image(s) have no annotation file, left out: {_some(unannotated)}")
 
     if names is None:
         names = list(dict.fromkeys(obj[0] for r in records for obj in r.objects))
     sets_dir = src / "ImageSets" / "Main"
-    have_sets = [s for s in SPLITS if (sets_dir / f"{s}.txt").is_file()]
-    if split_files and {"train", "val"} <= set(have_sets):
+    have_sets = [s for s in SPLITS if (sets_dir / f"{s}.txt").is_file()] if split_files else []
+    if layout.split_folders:
+        assignment = {key: split for key, split in folder_split.items() if split}
+        given = ", ".join(f"{folder.name}/" for folder in layout.split_folders)
+        if have_sets:
+            warnings.append(f"the folders {given} give the splits; ImageSets/Main is not used")
+        if "val" not in layout.split_folders.values():
+            warnings.append(f"the split folders are {given}, none of them valid/ or val/: the val split is empty")
+    elif {"train", "val"} <= set(have_sets):
         assignment = _split_from_files(records, {s: sets_dir / f"{s}.txt" for s in have_sets}, warnings)
     else:
-        if split_files and have_sets:
+        if have_sets:
             warnings.append(f"ImageSets/Main has only {', '.join(have_sets)}.txt (needs train and val): seeded split")
         assignment = _seeded_split(records, val_fraction, seed)
-    return _write_dataset(records, assignment, names, out, warnings, skipped, source=src)
+    return _write_dataset(records, assignment, names, out, warnings, len(skipped_stems), source=src)
 
 
 def convert_coco(
@@ -174,18 +195,17 @@ def convert_coco(
     )
 
 
-def _read_voc_xml(xml_file: Path, img_dir: Path, images: dict[str, Path]) -> _Record:
-    """One annotation file; ValueError (with the reason) when it is malformed."""
+def _read_voc_xml(xml_file: Path, key: str, finder: ImageFinder) -> _Record:
+    """One annotation file; ValueError (with the reason) when it is malformed or its image is ambiguous."""
     try:
         root = ET.parse(xml_file).getroot()
     except ET.ParseError as e:
         raise ValueError(f"malformed XML ({e})") from None
     except OSError as e:
         raise ValueError(f"unreadable ({e.strerror})") from None
-    image = images.get(xml_file.stem)
-    filename = (root.findtext("filename") or "").strip()
-    if image is None and filename and (img_dir / filename).is_file():
-        image = img_dir / filename
+    if root.tag.lower() != "annotation":
+        raise ValueError(f"not a VOC annotation (its root element is <{root.tag}>, not <annotation>)")
+    image = finder.find(xml_file, root.findtext("filename") or "")
     try:  # only checked against the image; some exporters write 0 x 0
         size = (int(float(root.findtext("size/width"))), int(float(root.findtext("size/height"))))
     except (TypeError, ValueError):
@@ -200,7 +220,7 @@ def _read_voc_xml(xml_file: Path, img_dir: Path, images: dict[str, Path]) -> _Re
         if not name:
             raise ValueError(f"object {i} has no <name>")
         objects.append((name, *box))
-    return _Record(key=xml_file.stem, image=image, size=size, objects=objects)
+    return _Record(key=key, image=image, size=size, objects=objects)
 
 
 def _read_coco(data: dict, images_dir: Path) -> tuple[list[str], list[_Record], int]:
@@ -230,18 +250,18 @@ def _read_coco(data: dict, images_dir: Path) -> tuple[list[str], list[_Record], 
 
 
 def _split_from_files(records: list[_Record], files: dict[str, Path], warnings: list[str]) -> dict[str, str]:
-    """Record key -> split from VOC ImageSets files; records listed nowhere are left out (and reported)."""
-    assignment: dict[str, str] = {}
+    """Record key -> split from VOC ImageSets files (which list ids); records listed nowhere are left out (and said)."""
+    listed: dict[str, str] = {}
     for split, path in files.items():
-        for key in path.read_text(encoding="utf-8").split():
-            if key in assignment and assignment[key] != split:
-                raise DataError(f"{key} is listed in both {assignment[key]}.txt and {split}.txt in {path.parent}")
-            assignment[key] = split
-    known = {r.key for r in records}
-    unlisted = sorted(known - set(assignment))
+        for image_id in path.read_text(encoding="utf-8").split():
+            if image_id in listed and listed[image_id] != split:
+                raise DataError(f"{image_id} is listed in both {listed[image_id]}.txt and {split}.txt in {path.parent}")
+            listed[image_id] = split
+    assignment = {r.key: listed[r.id] for r in records if r.id in listed}
+    unlisted = sorted(r.key for r in records if r.id not in listed)
     if unlisted:
         warnings.append(f"{len(unlisted)} annotated image(s) are in no ImageSets split, left out: {_some(unlisted)}")
-    missing = sorted(set(assignment) - known)
+    missing = sorted(set(listed) - {r.id for r in records})
     if missing:
         warnings.append(f"{len(missing)} id(s) in ImageSets have no readable annotation: {_some(missing)}")
     return assignment
@@ -273,6 +293,7 @@ def _write_dataset(
     unknown: Counter[str] = Counter()
     clipped = dropped = 0
     resized: list[str] = []
+    written: dict[Path, str] = {}  # label file -> the record written there, so that no two share an output name
     with staging_dir(out) as staging:
         for record in sorted(records, key=lambda r: r.key):
             split = assignment.get(record.key)
@@ -298,8 +319,12 @@ def _write_dataset(
                 lines.append(yolo_line(class_id[name], xyxy, *size))
             image_dst = staging / "images" / split / record.image.name
             label_dst = staging / "labels" / split / f"{record.image.stem}.txt"
-            if label_dst.exists():
-                raise DataError(f"two images would both be written as {split}/{record.image.name}: rename one")
+            if label_dst in written:
+                raise DataError(
+                    f"two images would both be written as {split}/{record.image.stem}"
+                    f" (from {written[label_dst]} and {record.key}): rename one"
+                )
+            written[label_dst] = record.key
             image_dst.parent.mkdir(parents=True, exist_ok=True)
             label_dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(record.image, image_dst)  # not copy2: keep a read-only source's mode out of `out`

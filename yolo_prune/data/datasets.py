@@ -1,16 +1,22 @@
 """Resolve and check detection datasets (Ultralytics data YAMLs) and load batches from them.
 
 Ultralytics' own `check_det_dataset`, `build_yolo_dataset` and `build_dataloader` do the work; this module makes sure
-that a missing or malformed dataset is a one-line `DataError` rather than a download attempt or a traceback.
+that a missing or malformed dataset is a one-line `DataError` rather than a download attempt or a traceback, and that
+bad images and labels are counted and reported in one warning (`check_split`) rather than in Ultralytics' log.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from yolo_prune.errors import DataError
+
+LOGGER = logging.getLogger("yolo_prune")
 
 
 def resolve_dataset(data: str | Path, splits: tuple[str, ...] = ("train", "val")) -> dict:
@@ -68,13 +74,135 @@ def loader(data: dict, split: str, imgsz: int, batch: int, *, augment: bool = Fa
     from ultralytics.cfg import get_cfg
     from ultralytics.data import build_dataloader, build_yolo_dataset
 
+    check_split(data, split)
     cfg = get_cfg(overrides={"imgsz": imgsz, "task": "detect", "plots": False})
     dataset = build_yolo_dataset(cfg, data[split], batch, data, mode="train" if augment else "val")
-    if len(dataset) == 0:
-        raise DataError(f"the '{split}' split has no images")
     return build_dataloader(dataset, batch, workers, shuffle=augment, device="cpu")
 
 
 def batches(data: dict, split: str, imgsz: int, batch: int, count: int) -> Iterator[dict]:
     """The first `count` batches of a split, in order (for loss gradients and calibration)."""
     yield from itertools.islice(iter(loader(data, split, imgsz, batch)), count)
+
+
+# Ultralytics' `verify_image_label` says why it skipped an image in a message: its words, our reason, and whether the
+# label file is at fault. The first match wins; anything else is an image that PIL cannot decode (its errors vary).
+_REASONS = (
+    ("Label class", "class id beyond names", True),
+    ("out of bounds coordinates|negative label values", "box outside the image", True),
+    (
+        "labels require|non-integer class|labels mix|could not convert|inhomogeneous|sequence|codec",
+        "bad label row",
+        True,
+    ),
+    ("truncated", "truncated image", False),
+    ("No such file", "missing image", False),
+)
+_SKIPPED = re.compile(r"^(?:\w+: )?(?P<file>.+?): ignoring corrupt image/label: (?P<error>.*)$", re.DOTALL)
+_warned: set[str] = set()  # scans already reported (by Ultralytics' hash of the split's files): one warning a run
+
+
+@dataclass
+class SplitReport:
+    """What the label scan of one split found: the images training and validation use, and those they skip."""
+
+    split: str
+    images: int  # image files in the split
+    usable: int  # images that training and validation use (with boxes, or backgrounds)
+    boxes: int
+    backgrounds: int  # usable images without boxes (an empty or missing label file): normal in YOLO datasets
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> files (the label file when it is at fault)
+
+
+def check_split(data: dict, split: str, *, need_boxes: bool = False) -> SplitReport:
+    """Scan a split's images and labels as training and validation will, and report what they would skip.
+
+    The scan is Ultralytics' own (`verify_image_label` on every image and its label file), kept in the label cache
+    `labels/<split>.cache` that training and validation write and read anyway, so it costs once; images and labels are
+    only read. Skipped images (unreadable or truncated, a class id beyond `names`, a box outside the image, a bad label
+    row) are counted by reason in one warning, once per run. No usable image, or no box at all with `need_boxes`, is a
+    one-line `DataError`.
+    """
+    where = f"{data.get('yaml_file', 'the dataset')}: "
+    scan = _scan(data, split, where)
+    labels = scan["labels"]
+    report = SplitReport(
+        split=split,
+        images=scan["results"][4],
+        usable=len(labels),
+        boxes=sum(len(lb["cls"]) for lb in labels),
+        backgrounds=sum(len(lb["cls"]) == 0 for lb in labels),
+        skipped=_skipped(scan["msgs"], Path(data.get("path") or "")),
+    )
+    why = ", ".join(
+        f"{reason} ({files[0]})" if len(files) == 1 else f"{reason} ({len(files)}, e.g. {files[0]})"
+        for reason, files in report.skipped.items()
+    )
+    if not report.usable:
+        raise DataError(f"{where}no usable images in the '{split}' split: {why or 'no error details'}")
+    no_boxes = f"no boxes in the '{split}' split: all {report.usable} images are backgrounds (empty or missing labels)"
+    if need_boxes and not report.boxes:
+        raise DataError(where + no_boxes)
+    if scan["hash"] not in _warned:
+        _warned.add(scan["hash"])
+        if report.skipped:
+            skipped = report.images - report.usable
+            LOGGER.warning(f"skipped {skipped} of {report.images} images in the '{split}' split: {why}")
+        if not report.boxes:
+            LOGGER.warning(no_boxes)
+    return report
+
+
+def _skipped(messages: list[str], root: Path) -> dict[str, list[str]]:
+    """The files that Ultralytics' scan skipped, by our reason, from its messages (shown relative to `root`)."""
+    skipped: dict[str, list[str]] = {}
+    for message in messages:
+        match = _SKIPPED.match(re.sub(r"\x1b\[[0-9;]*m", "", message))  # without the ANSI colours of its prefix
+        if match:
+            found = (r for r in _REASONS if re.search(r[0], match["error"]))
+            _, reason, label = next(found, ("", "unreadable image", False))
+            file = _label_file(match["file"]) if label else match["file"]
+            skipped.setdefault(reason, []).append(_shown(file, root))
+    return skipped
+
+
+def _scan(data: dict, split: str, where: str) -> dict:
+    """Ultralytics' label scan of a split (from its cache when current): its `labels`, `results` counts (found,
+    missing, empty, corrupt, total), `msgs` and `hash`."""
+    from ultralytics.data.dataset import YOLODataset
+
+    class LabelScan(YOLODataset):
+        """A `YOLODataset` that keeps the scan it was built from, and is built even when no image is usable.
+
+        The one place where yolo_prune leans on Ultralytics' internals: `get_labels` reads the counts and messages
+        of the scan and drops them, and raises `RuntimeError` ('No valid images found') with every message in it."""
+
+        def _load_or_scan_cache(self, cache_path, cache_hash):
+            cache, exists = super()._load_or_scan_cache(cache_path, cache_hash)
+            self.scan = dict(cache)  # get_labels pops the counts and messages from `cache`
+            return cache, exists
+
+        def get_labels(self):
+            try:
+                return super().get_labels()
+            except RuntimeError:  # nothing usable: check_split says why, in one line
+                return []
+
+    try:
+        return LabelScan(img_path=data[split], data=data, augment=False, prefix="").scan
+    except FileNotFoundError:  # 'Error loading data from ...': no image files
+        raise DataError(f"{where}no images in the '{split}' split ({data[split]})") from None
+
+
+def _label_file(image: str) -> str:
+    from ultralytics.data.utils import img2label_paths
+
+    return img2label_paths([image])[0]
+
+
+def _shown(file: str, root: Path) -> str:
+    """`file` relative to the dataset root, as the data YAML names its folders."""
+    try:
+        return Path(file).relative_to(root).as_posix() if root.parts else file
+    except ValueError:
+        return file

@@ -147,7 +147,23 @@ def calibration_files(
     if not files:
         raise DataError(f"no calibration images in {', '.join(map(str, sources))}")
     step = len(files) / min(calib, len(files))
-    return [files[int(i * step)] for i in range(min(calib, len(files)))]
+    chosen = [files[int(i * step)] for i in range(min(calib, len(files)))]
+    return _readable(chosen)
+
+
+def _readable(files: list[Path]) -> list[Path]:
+    """`files` without the images that OpenCV cannot read (what `letterbox` reads with): one warning, or one line
+    when none is left."""
+    import cv2
+
+    bad = [f for f in files if cv2.imread(str(f)) is None]
+    if not bad:
+        return files
+    why = f"unreadable image ({bad[0]})" if len(bad) == 1 else f"unreadable image ({len(bad)}, e.g. {bad[0]})"
+    if len(bad) == len(files):
+        raise DataError(f"no usable calibration images: {why}")
+    LOGGER.warning(f"skipped {len(bad)} of {len(files)} calibration images: {why}")
+    return [f for f in files if f not in bad]
 
 
 def _static_imgsz(model, path: Path) -> int:

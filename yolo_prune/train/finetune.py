@@ -10,7 +10,7 @@ from pathlib import Path
 
 from torch import nn
 
-from yolo_prune.data.datasets import check_classes
+from yolo_prune.data.datasets import check_classes, check_split
 from yolo_prune.errors import ConfigError
 from yolo_prune.train.trainers import PrunedDetectionTrainer
 
@@ -131,6 +131,9 @@ def resume(last: str | Path, *, trainer_class: type[PrunedDetectionTrainer] = Pr
 
 
 def _run(trainer: PrunedDetectionTrainer) -> FinetuneResult:
+    # The trainer's datasets, scanned before training: a split with nothing to learn from fails here in one line.
+    check_split(trainer.data, "train", need_boxes=True)
+    check_split(trainer.data, trainer.args.split)
     start = time.perf_counter()
     trainer.train()
     return FinetuneResult(

@@ -29,13 +29,14 @@ def validate(
     """
     from ultralytics.models.yolo.detect import DetectionValidator
 
-    from yolo_prune.data.datasets import check_classes, resolve_dataset
+    from yolo_prune.data.datasets import check_classes, check_split, resolve_dataset
 
     dataset = resolve_dataset(data, splits=(split,))
     if isinstance(model, nn.Module):
         names = dict(model.names)
     if names is not None:
         check_classes(dataset, names)
+    check_split(dataset, split)  # bad images and labels: one warning, or one line when none is usable
     with tempfile.TemporaryDirectory(prefix="yolo_prune_val_") as tmp:
         args = {
             "data": str(data),
