@@ -10,13 +10,18 @@ import os
 from pathlib import Path
 
 import torch
-from ultralytics.nn.modules.head import Detect
+from ultralytics.nn.modules.head import Detect, v10Detect
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_prune.checks import check_model_file
 from yolo_prune.errors import ModelLoadError, UnsupportedModelError, first_line
 
-SUPPORTED = "detection models with a plain Detect head (YOLOv8, YOLO11, YOLO26 and custom YAMLs of their blocks)"
+SUPPORTED = (
+    "detection models with a Detect or v10Detect head (YOLOv3 to YOLOv10, YOLO11, YOLO12, YOLO26 and custom YAMLs of "
+    "their blocks)"
+)
+# The detection heads yolo_prune prunes; Segment, Pose and OBB are Detect subclasses with extra output branches.
+HEADS = (Detect, v10Detect)
 
 
 def _is_official_asset(name: str) -> bool:
@@ -60,9 +65,9 @@ def load_model(source: str | Path, *, names: dict[int, str] | None = None) -> De
 
     model = wrapper.model
     head = model.model[-1] if isinstance(model, DetectionModel) else None
-    if type(model) is not DetectionModel or type(head) is not Detect:
+    if type(model) is not DetectionModel or type(head) not in HEADS:
         kind = type(head).__name__ if head is not None else type(model).__name__
-        raise UnsupportedModelError(f"{source} holds a {kind}, not a Detect head; yolo_prune prunes {SUPPORTED}")
+        raise UnsupportedModelError(f"{source} holds a {kind}, not a detection head; yolo_prune prunes {SUPPORTED}")
     if names is not None and source.endswith((".yaml", ".yml")) and dict(model.names) != dict(names):
         args = getattr(model, "args", {})
         model = DetectionModel(model.yaml, nc=len(names), verbose=False)

@@ -26,7 +26,7 @@ from yolo_prune.pruning.cost import ModelCost, conv_widths, example_input, measu
 from yolo_prune.pruning.importance import get_criterion, needs_gradients
 from yolo_prune.pruning.objective import detection_loss
 from yolo_prune.pruning.search import search
-from yolo_prune.pruning.structure import check_outputs, head_outputs, unprunable_layers
+from yolo_prune.pruning.structure import check_outputs, head_outputs, kept_layers, time_limit
 from yolo_prune.pruning.surgery import make_prunable
 
 
@@ -93,17 +93,19 @@ def _prune_copy(
 ) -> nn.Module:
     """Return a copy of `model` pruned at `value` of the allocation's variable."""
     clone = _copy_with_grads(model)
-    pruner = tp.pruner.MetaPruner(
-        clone,
-        example_input(clone, config.imgsz),
-        importance=importance,
-        max_pruning_ratio=config.max_layer_ratio,
-        round_to=config.round_to,
-        ignored_layers=unprunable_layers(clone),
-        forward_fn=head_outputs,
-        **allocation.pruner_args(value, clone, config.max_layer_ratio),
-    )
-    pruner.step()
+    x = example_input(clone, config.imgsz)
+    with time_limit(clone):
+        pruner = tp.pruner.MetaPruner(
+            clone,
+            x,
+            importance=importance,
+            max_pruning_ratio=config.max_layer_ratio,
+            round_to=config.round_to,
+            ignored_layers=kept_layers(clone, x),
+            forward_fn=head_outputs,
+            **allocation.pruner_args(value, clone, config.max_layer_ratio),
+        )
+        pruner.step()
     for p in clone.parameters():
         p.grad = None
     return clone

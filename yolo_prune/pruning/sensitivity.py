@@ -24,7 +24,7 @@ from torch import nn
 
 from yolo_prune.checks import check_fraction
 from yolo_prune.pruning.cost import example_input, measure
-from yolo_prune.pruning.structure import head_outputs, unprunable_layers
+from yolo_prune.pruning.structure import head_outputs, kept_layers, time_limit
 from yolo_prune.pruning.surgery import make_prunable
 
 LOGGER = logging.getLogger("yolo_prune")
@@ -86,16 +86,19 @@ def build_groups(model: nn.Module, imgsz: int) -> tuple[tp.DependencyGraph, list
     """Dependency graph of `model` (already made prunable) and its prunable groups with their full channel indices."""
     for p in model.parameters():
         p.requires_grad_(True)
-    DG = tp.DependencyGraph().build_dependency(model, example_input(model, imgsz), forward_fn=head_outputs)
+    x = example_input(model, imgsz)
     hw = _conv_output_sizes(model, imgsz)
     names = {m: n for n, m in model.named_modules()}
     found = []
-    for group in DG.get_all_groups(ignored_layers=unprunable_layers(model), root_module_types=(nn.Conv2d,)):
-        root = group[0].dep.target.module
-        if root.out_channels < 2:
-            continue
-        layers = sorted({names[d.target.module] for d, _ in group if d.target.module in names})
-        found.append((Group(names[root], layers, root.out_channels, _group_macs_per_channel(DG, group, hw)), group))
+    with time_limit(model):
+        DG = tp.DependencyGraph().build_dependency(model, x, forward_fn=head_outputs)
+        for group in DG.get_all_groups(ignored_layers=kept_layers(model, x), root_module_types=(nn.Conv2d,)):
+            root = group[0].dep.target.module
+            if root.out_channels < 2:
+                continue
+            layers = sorted({names[d.target.module] for d, _ in group if d.target.module in names})
+            group_info = Group(names[root], layers, root.out_channels, _group_macs_per_channel(DG, group, hw))
+            found.append((group_info, group))
     return DG, found
 
 

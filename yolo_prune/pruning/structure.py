@@ -4,18 +4,41 @@ Layers whose width the network cannot change are left out of torch-pruning's gro
 
 - the head's final class/box convs and the DFL (their widths are the output format); YOLO26's one-to-one head
   branches likewise, while the rest of those branches is pruned with the one-to-many ones;
-- attention (`Attention.qkv`, `.proj`, `.pe`): its reshape into heads ties the channel count to `num_heads` and the
-  head dims, so the attention path keeps its width; the feed-forward hidden layer beside it is pruned as usual.
+- attention (`qkv`, `proj`, `pe` of `Attention`, and of YOLO12's area attention `AAttn`): its reshape into heads ties
+  the channel count to `num_heads` and the head dims, so the attention path keeps its width; the feed-forward hidden
+  layer beside it is pruned as usual.
+
+- any tensor that a block splits or chunks without a rewrite for it in `surgery` (YOLOv9's ADown chunks its input;
+  a custom block may do the same): torch-pruning cannot map channel indices through such a split, so the convs that
+  produce the tensor keep their width (`split_producers`), and everything else prunes as usual.
 
 Tracing runs the model up to the head's raw maps (`head_outputs`), before decoding and post-processing.
+`kept_layers` is the one list the pruner, the sensitivity scan and sparse training all ignore. `time_limit` bounds
+torch-pruning's graph work, which can loop without end on a block it cannot follow.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
 import torch
+import torch_pruning as tp
 from torch import nn
-from ultralytics.nn.modules.block import Attention
+from ultralytics.nn.modules.block import AAttn, Attention
 from ultralytics.nn.modules.head import Detect
+
+from yolo_prune.errors import UnsupportedModelError
+
+# The top-level blocks of every detection model Ultralytics ships, after surgery (tests/pruning/test_architectures.py
+# prunes them all). A model that holds other blocks and stalls torch-pruning is told which ones they are.
+TESTED_BLOCKS = frozenset(
+    "A2C2f AConv Bottleneck C3 C3Ghost C3f Concat Conv ConvTranspose2d Detect ELAN1 GhostConv MaxPool2d SCDown SPP "
+    "SPPELAN SPPF Sequential Upsample ZeroPad2d v10Detect".split()
+)
+GRAPH_SECONDS = 300  # one trial of yolov3-spp (62 M parameters) takes about 3 s here
 
 
 def head_outputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -39,7 +62,7 @@ def unprunable_layers(model: nn.Module) -> list[nn.Module]:
                 if heads is not None:
                     layers.extend(head[-1] for head in heads)
             layers.append(module.dfl)
-        elif isinstance(module, Attention):
+        elif isinstance(module, (Attention, AAttn)):
             layers.extend((module.qkv, module.proj, module.pe))
     return layers
 
@@ -51,3 +74,64 @@ def check_outputs(original: nn.Module, pruned: nn.Module, x: torch.Tensor) -> No
         got = [t.shape for t in head_outputs(pruned, x)]
     if want != got:
         raise RuntimeError(f"pruning changed the head's output shapes from {want} to {got}")
+
+
+def split_producers(model: nn.Module, x: torch.Tensor) -> list[nn.Module]:
+    """The convs whose output reaches a `split`/`chunk` in `model`'s traced graph, through channel-wise ops only.
+
+    The walk goes back from each split through BatchNorm, activations, pooling, element-wise ops, concatenations and
+    depthwise convs (all channel-preserving, so they are kept too) to the first dense conv or linear layer on each
+    path. Keeping these widths leaves the split's channel indices as they are.
+    """
+    graph = tp.DependencyGraph().build_dependency(model, x, forward_fn=head_outputs)
+    kept: dict[nn.Module, None] = {}
+    seen = set()
+    stack = [node for module, node in graph.module2node.items() if isinstance(module, tp.ops._SplitOp)]
+    while stack:
+        node = stack.pop()
+        for parent in node.inputs:
+            if parent in seen:
+                continue
+            seen.add(parent)
+            module = parent.module
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                kept[module] = None
+                if not (isinstance(module, nn.Conv2d) and module.groups == module.in_channels > 1):
+                    continue  # a dense layer: the channels start here
+            stack.append(parent)
+    return list(kept)
+
+
+def kept_layers(model: nn.Module, x: torch.Tensor) -> list[nn.Module]:
+    """Every module whose output channels stay: the output format, attention, and the producers of unmapped splits."""
+    layers = unprunable_layers(model)
+    layers += [m for m in split_producers(model, x) if m not in layers]
+    return layers
+
+
+@contextlib.contextmanager
+def time_limit(model: nn.Module, seconds: float | None = None) -> Iterator[None]:
+    """Fail with a one-line `UnsupportedModelError` when the body runs longer than `seconds` (`GRAPH_SECONDS`).
+
+    Uses SIGALRM, so it guards the main thread on Unix (the CLI); elsewhere the body runs unguarded.
+    """
+    seconds = GRAPH_SECONDS if seconds is None else seconds
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_signum, _frame):
+        untested = sorted({type(m).__name__ for m in getattr(model, "model", [])} - TESTED_BLOCKS)
+        blocks = f"blocks no tested model has: {', '.join(untested)}" if untested else "all its blocks are tested ones"
+        raise UnsupportedModelError(
+            f"torch-pruning's dependency graph did not finish within {seconds:g} s on this model ({blocks}); "
+            "a block whose channels it cannot follow is the likely cause"
+        )
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -18,7 +18,7 @@ from torch import nn
 from ultralytics.models.yolo.detect import DetectionTrainer
 
 from yolo_prune.pruning.cost import example_input
-from yolo_prune.pruning.structure import head_outputs, unprunable_layers
+from yolo_prune.pruning.structure import head_outputs, kept_layers
 from yolo_prune.pruning.unstructured import prunable_convs
 
 
@@ -72,7 +72,7 @@ class SparseDetectionTrainer(PrunedDetectionTrainer):
             importance=tp.importance.BNScaleImportance(),
             reg=self.sparsity_reg,
             group_lasso=True,
-            ignored_layers=unprunable_layers(model),
+            ignored_layers=kept_layers(model, example_input(model, 64)),
             forward_fn=head_outputs,
         )
         model.train()  # tracing leaves the model in eval mode

@@ -1,0 +1,111 @@
+"""Every detection model YAML that Ultralytics ships prunes to 50% of its MACs and reloads in plain Ultralytics.
+
+The YAMLs are read from the installed package, so a new Ultralytics release is checked the day it is installed:
+the smallest scale of each, leaving out other tasks (-cls, -seg, -pose, -obb, -depth, -sem) and the detectors of
+another family (RT-DETR, YOLO-World, YOLOE).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import ultralytics
+import yaml
+
+from yolo_prune.pruning.checkpoint import save_checkpoint
+from yolo_prune.pruning.config import PruneConfig
+from yolo_prune.pruning.load import load_model
+from yolo_prune.pruning.prune import prune
+from yolo_prune.pruning.structure import TESTED_BLOCKS
+
+MODELS = Path(ultralytics.__file__).parent / "cfg" / "models"
+OTHER_TASKS = re.compile(r"-(cls|seg|pose|obb|depth|sem)\b|rtdetr|world|yoloe")
+SCALES = "ntsmbclex"  # smallest first; YOLOv9 ships t..e and YOLOv10 n..x as one file per scale
+IMGSZ = 128  # a multiple of 64, for the P6 models
+
+
+def detection_yamls() -> list[str]:
+    """The model names to build: `yolov8n-p6.yaml` for yolov8-p6.yaml (which has `scales:`), `yolov9t.yaml` as is."""
+    names, per_scale = [], {}
+    for path in sorted(MODELS.glob("*/*.yaml")):
+        if OTHER_TASKS.search(path.stem):
+            continue
+        family = re.match(rf"^(yolov?\d+)([{SCALES}])$", path.stem)
+        if family:  # one file per scale (YOLOv9, YOLOv10): keep the smallest of the family
+            best = per_scale.get(family[1])
+            if best is None or SCALES.index(family[2]) < SCALES.index(best[0]):
+                per_scale[family[1]] = (family[2], path.name)
+            continue
+        scales = yaml.safe_load(path.read_text()).get("scales")
+        if scales:
+            smallest = min(scales, key=SCALES.index)
+            names.append(re.sub(r"^(yolov?\d+)", rf"\g<1>{smallest}", path.stem) + ".yaml")
+        else:
+            names.append(path.name)
+    return sorted(names + [name for _, name in per_scale.values()])
+
+
+YAMLS = detection_yamls()
+
+
+def test_the_enumeration_finds_every_family():
+    assert len(YAMLS) >= 19
+    for name in ("yolov3.yaml", "yolov5n-p6.yaml", "yolov8n-p6.yaml", "yolov9t.yaml", "yolov10n.yaml", "yolo12n.yaml"):
+        assert name in YAMLS
+    assert "yolov9s.yaml" not in YAMLS and not any("seg" in n or "rtdetr" in n for n in YAMLS)
+
+
+@pytest.fixture(scope="module")
+def pruned_files(tmp_path_factory) -> dict[str, tuple[Path, tuple]]:
+    """Each model pruned to 50% MACs and saved, with the shape of its original's output."""
+    root = tmp_path_factory.mktemp("architectures")
+    files = {}
+    for name in YAMLS:
+        torch.manual_seed(0)
+        model = load_model(name)
+        pruned, result = prune(model, PruneConfig(target_macs=0.5, imgsz=IMGSZ))
+        with torch.no_grad():
+            shape = tuple(model(torch.rand(1, 3, IMGSZ, IMGSZ))[0].shape)
+        files[name] = (save_checkpoint(pruned, root / f"{Path(name).stem}.pt"), shape, result.macs_fraction)
+        blocks.update(type(layer).__name__ for layer in pruned.model)
+    return files
+
+
+blocks: set[str] = set()  # top-level block types of the pruned models, filled by `pruned_files`
+
+
+@pytest.mark.parametrize("name", YAMLS)
+def test_prunes_to_half_the_macs(pruned_files, name):
+    _, _, fraction = pruned_files[name]
+    assert fraction == pytest.approx(0.5, abs=0.03)
+
+
+def test_all_reload_in_plain_ultralytics(pruned_files):
+    """A fresh process in which yolo_prune cannot be imported loads every file and runs it."""
+    listing = {name: str(path) for name, (path, _, _) in pruned_files.items()}
+    code = f"""
+import json, sys
+sys.modules["yolo_prune"] = None
+import torch
+from ultralytics import YOLO
+shapes = {{}}
+for name, path in json.loads({json.dumps(json.dumps(listing))}).items():
+    model = YOLO(path).model.float().eval()
+    with torch.no_grad():
+        shapes[name] = list(model(torch.rand(1, 3, {IMGSZ}, {IMGSZ}))[0].shape)
+print(json.dumps(shapes))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    shapes = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {name: tuple(s) for name, s in shapes.items()} == {name: s for name, (_, s, _) in pruned_files.items()}
+
+
+def test_every_block_of_the_shipped_models_is_listed_as_tested(pruned_files):
+    assert blocks and blocks <= TESTED_BLOCKS, sorted(blocks - TESTED_BLOCKS)
