@@ -136,3 +136,12 @@ def test_train_bad_input(tmp_path, tiny_data, two_class_model, args, message):
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == message, result.stderr
     assert not out.exists()
+
+
+def test_the_device_defaults_to_ultralytics_choice_and_cpu_turns_amp_off(tmp_path):
+    from yolo_prune.train.finetune import train_args
+
+    default = train_args(FinetuneConfig(), "d.yaml", tmp_path / "run", None, "m.pt")
+    assert default["device"] is None and default["amp"] is True  # Ultralytics picks the GPU and checks AMP there
+    cpu = train_args(FinetuneConfig(device="cpu"), "d.yaml", tmp_path / "run", None, "m.pt")
+    assert cpu["device"] == "cpu" and cpu["amp"] is False

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from yolo_prune.app import plots
 from yolo_prune.app.folders import default_run_dir, remove_failed
+from yolo_prune.app.render import METRIC_KEYS
 from yolo_prune.app.sensitivity_run import load_table, save_table
 from yolo_prune.app.state import STATE, RunState, search_of
 from yolo_prune.atomic import write_json
@@ -32,7 +33,7 @@ from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.config import PruneConfig
 from yolo_prune.pruning.cost import layer_table, measure
 from yolo_prune.pruning.importance import get_criterion
-from yolo_prune.pruning.load import load_model
+from yolo_prune.pruning.load import load_model, task_of
 from yolo_prune.pruning.objective import detection_loss
 from yolo_prune.pruning.prune import prune
 from yolo_prune.pruning.sensitivity import scan
@@ -118,7 +119,7 @@ def run_prune(
         data = resolve_dataset(config.data, splits=splits)
         check_classes(data, original.names)
         for name in splits:  # bad images and labels are reported before the run starts
-            check_split(data, name, need_boxes=training and name == "train")
+            check_split(data, name, task=task_of(original), need_boxes=training and name == "train")
 
     state = RunState(str(source), config, train, steps=steps, sparse_epochs=sparse_epochs, split=split)
     created = not out.exists()
@@ -152,7 +153,7 @@ def measure_point(model, state: RunState, label: str, base_macs: int | None = No
         metrics = validate(
             model, config.data, split=state.split, imgsz=config.imgsz, batch=train.batch, device=train.device
         )
-        point.update(map50=metrics["map50"], map50_95=metrics["map50_95"], per_class=metrics["per_class"])
+        point.update({k: v for k, v in metrics.items() if k in METRIC_KEYS}, per_class=metrics["per_class"])
     return point
 
 
@@ -198,7 +199,7 @@ def _run(out: Path, state: RunState, original=None) -> PruneReport:
                 step_config,
                 allocation=allocation,
                 base_macs=base_macs,
-                gradient_batches=_gradient_batches(step_config),
+                gradient_batches=_gradient_batches(step_config, task_of(current)),
             )
             prune_info = result.to_dict()
             # prune.json first: pruned.pt is what marks the step as pruned when a run is resumed
@@ -263,8 +264,8 @@ def _sensitivity_table(out: Path, state: RunState, model) -> dict:
     if config.sensitivity:
         return load_table(config.sensitivity)
     data = resolve_dataset(config.data, splits=("train",))
-    fixed = list(batches(data, "train", config.imgsz, config.batch, config.grad_batches))
-    LOGGER.info("scanning sensitivity (detection loss on the train split) for the allocation")
+    fixed = list(batches(data, "train", config.imgsz, config.batch, config.grad_batches, task_of(model)))
+    LOGGER.info("scanning sensitivity (the training loss on the train split) for the allocation")
     table = scan(model, lambda m: detection_loss(m, fixed), imgsz=config.imgsz)
     files = save_table(table, out)
     new = state.with_sensitivity(files["table"])
@@ -277,11 +278,11 @@ def _target_text(config: PruneConfig) -> str:
     return f"{config.target_macs:.1%} MACs" if config.target_macs is not None else f"channel ratio {config.ratio}"
 
 
-def _gradient_batches(config: PruneConfig):
+def _gradient_batches(config: PruneConfig, task: str):
     if not get_criterion(config.method).needs_gradients:
         return None
     data = resolve_dataset(config.data, splits=("train",))
-    return lambda: batches(data, "train", config.imgsz, config.batch, config.grad_batches)
+    return lambda: batches(data, "train", config.imgsz, config.batch, config.grad_batches, task)
 
 
 def _prune_summary(info: dict) -> dict:

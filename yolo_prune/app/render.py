@@ -49,6 +49,23 @@ def millions(n: int) -> float:
     return n / 1e6
 
 
+# Metric keys of a measured point (see `train.validate`) -> label: box mAP for every task, then the task's own.
+METRICS = {
+    "map50": "mAP50",
+    "map50_95": "mAP50-95",
+    "mask_map50": "mask mAP50",
+    "mask_map50_95": "mask mAP50-95",
+    "pose_map50": "pose mAP50",
+    "pose_map50_95": "pose mAP50-95",
+}
+METRIC_KEYS = tuple(METRICS)
+
+
+def _metrics_of(points: list[dict]) -> list[str]:
+    """The metric keys any of `points` has, in `METRICS` order."""
+    return [k for k in METRICS if any(p.get(k) is not None for p in points)]
+
+
 def cost_rows(report: dict) -> list[list[object]]:
     """Rows of the before/after summary for a prune report (`PruneReport.to_dict()` or report.json)."""
     before, after = report["before"], report["after"]
@@ -56,10 +73,9 @@ def cost_rows(report: dict) -> list[list[object]]:
         [f"GMACs @{before['imgsz']}", gmacs(before["macs"]), gmacs(after["macs"]), after["macs"] / before["macs"]],
         ["params (M)", millions(before["params"]), millions(after["params"]), after["params"] / before["params"]],
     ]
-    for key, label in (("map50", "mAP50"), ("map50_95", "mAP50-95")):
-        if before.get(key) is not None or after.get(key) is not None:
-            b, a = before.get(key), after.get(key)
-            rows.append([label, b, a, (a / b) if a is not None and b else None])
+    for key in _metrics_of([before, after]):
+        b, a = before.get(key), after.get(key)
+        rows.append([METRICS[key], b, a, (a / b) if a is not None and b else None])
     return rows
 
 
@@ -80,16 +96,10 @@ LAYER_HEADERS = ("layer", "block", "out ch before", "out ch after", "params befo
 def history_rows(report: dict) -> tuple[tuple[str, ...], list[list[object]]]:
     """Headers and rows of the per-step table: the original, then every pruning step."""
     points = [report["before"], *report["history"]]
-    headers = ("stage", "MACs %", "GMACs", "params (M)", "mAP50", "mAP50-95")
+    keys = _metrics_of(points) or ["map50", "map50_95"]
+    headers = ("stage", "MACs %", "GMACs", "params (M)", *(METRICS[k] for k in keys))
     rows = [
-        [
-            p["label"],
-            round(100 * p["macs_fraction"], 1),
-            gmacs(p["macs"]),
-            millions(p["params"]),
-            p.get("map50"),
-            p.get("map50_95"),
-        ]
+        [p["label"], round(100 * p["macs_fraction"], 1), gmacs(p["macs"]), millions(p["params"]), *map(p.get, keys)]
         for p in points
     ]
     return headers, rows
@@ -159,19 +169,21 @@ def val_text(result: dict, model: str, data: str) -> str:
         [c["name"], c["instances"], c["precision"], c["recall"], c["map50"], c["map50_95"]] for c in result["per_class"]
     ]
     rows.append(["all", None, result["precision"], result["recall"], result["map50"], result["map50_95"]])
-    table = render_table(("class", "instances", "P", "R", "mAP50", "mAP50-95"), rows)
-    return (
-        f"{table}\n\n{model} on {data} [{result['split']}] @{result['imgsz']}: mAP50 {result['map50']:.4f}, "
-        f"mAP50-95 {result['map50_95']:.4f}"
-    )
+    table = render_table(("class", "instances", "P", "R", "box mAP50", "box mAP50-95"), rows)
+    scores = ", ".join(f"{METRICS[k]} {result[k]:.4f}" for k in _metrics_of([result]))
+    return f"{table}\n\n{model} on {data} [{result['split']}] @{result['imgsz']}: {scores}"
 
 
 def demo_text(result: dict, report_md: str) -> str:
+    extra = [result["metric_label"]] if result.get("metric_label") else []
     rows = [
-        [s["model"], s["gmacs"], s["params_m"], s["map50"], s["map50_95"], s["latency_ms"], s["speedup"]]
+        [s["model"], s["gmacs"], s["params_m"], s["map50"], s["map50_95"]]
+        + ([s["task_map50_95"]] if extra else [])
+        + [s["latency_ms"], s["speedup"]]
         for s in result["summary"]
     ]
-    table = render_table(("model", "GMACs", "params (M)", "mAP50", "mAP50-95", "ORT ms", "speedup"), rows)
+    headers = ("model", "GMACs", "params (M)", "mAP50", "mAP50-95", *extra, "ORT ms", "speedup")
+    table = render_table(headers, rows)
     return f"{table}\n\n{result['seconds'] / 60:.1f} min; report: {report_md}"
 
 

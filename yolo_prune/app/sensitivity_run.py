@@ -12,7 +12,7 @@ from yolo_prune.atomic import write_json
 from yolo_prune.checks import check_fraction
 from yolo_prune.data.datasets import batches, check_classes, resolve_dataset
 from yolo_prune.errors import ConfigError
-from yolo_prune.pruning.load import load_model
+from yolo_prune.pruning.load import load_model, task_of
 from yolo_prune.pruning.objective import detection_loss
 from yolo_prune.pruning.sensitivity import scan
 from yolo_prune.train.validate import validate
@@ -50,7 +50,7 @@ def run_sensitivity(
     model = load_model(source)
     check_classes(dataset, model.names)
     if metric == "loss":
-        fixed = list(batches(dataset, "train", imgsz, batch, batches_count))
+        fixed = list(batches(dataset, "train", imgsz, batch, batches_count, task_of(model)))
 
         def evaluate(m) -> float:
             return detection_loss(m, fixed)

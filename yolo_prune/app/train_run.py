@@ -10,7 +10,7 @@ from yolo_prune.atomic import write_json
 from yolo_prune.data.datasets import check_classes, check_split, resolve_dataset
 from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.cost import measure
-from yolo_prune.pruning.load import load_model
+from yolo_prune.pruning.load import load_model, task_of
 from yolo_prune.train.finetune import FinetuneConfig, finetune, resume
 from yolo_prune.train.validate import validate
 
@@ -29,8 +29,8 @@ def run_train(source: str, data: str, train: FinetuneConfig, out_dir: str | Path
     dataset = resolve_dataset(data, splits=("train", split))
     model = load_model(source, names=dataset["names"])  # a YAML is built with the dataset's classes
     check_classes(dataset, model.names)
-    check_split(dataset, "train", need_boxes=True)
-    check_split(dataset, split)
+    check_split(dataset, "train", task=task_of(model), need_boxes=True)
+    check_split(dataset, split, task=task_of(model))
     last = out / "train" / "weights" / "last.pt"
     LOGGER.info(f"training {source} for {train.epochs} epoch(s)")
     result = resume(last) if last.exists() else finetune(model, data, train, out / "train", source=str(source))

@@ -14,7 +14,7 @@ from yolo_prune.deploy.bench import bench
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.cost import measure
-from yolo_prune.pruning.load import load_model
+from yolo_prune.pruning.load import load_model, task_of
 from yolo_prune.pruning.unstructured import PLAIN_SENTENCE, gzip_size, sparsify, sparsity
 from yolo_prune.train.finetune import FinetuneConfig, finetune, resume
 from yolo_prune.train.trainers import MaskedDetectionTrainer
@@ -46,7 +46,7 @@ def run_unstructured(
         dataset = resolve_dataset(data, splits=splits)
         check_classes(dataset, original.names)
         for name in splits:
-            check_split(dataset, name, need_boxes=train is not None and name == "train")
+            check_split(dataset, name, task=task_of(original), need_boxes=train is not None and name == "train")
     sparse = sparsify(original, amount)
 
     if train is not None:

@@ -69,20 +69,22 @@ def check_classes(dataset: dict, names: dict | list) -> None:
     raise DataError(f"the dataset's classes ({', '.join(data)}) are not the model's ({', '.join(model)})")
 
 
-def loader(data: dict, split: str, imgsz: int, batch: int, *, augment: bool = False, workers: int = 0):
-    """An Ultralytics dataloader over one split (letterboxed, no augmentation unless `augment`)."""
+def loader(
+    data: dict, split: str, imgsz: int, batch: int, *, augment: bool = False, workers: int = 0, task: str = "detect"
+):
+    """An Ultralytics dataloader over one split for `task`'s labels (letterboxed, no augmentation unless `augment`)."""
     from ultralytics.cfg import get_cfg
     from ultralytics.data import build_dataloader, build_yolo_dataset
 
-    check_split(data, split)
-    cfg = get_cfg(overrides={"imgsz": imgsz, "task": "detect", "plots": False})
+    check_split(data, split, task=task)
+    cfg = get_cfg(overrides={"imgsz": imgsz, "task": task, "plots": False})
     dataset = build_yolo_dataset(cfg, data[split], batch, data, mode="train" if augment else "val")
     return build_dataloader(dataset, batch, workers, shuffle=augment, device="cpu")
 
 
-def batches(data: dict, split: str, imgsz: int, batch: int, count: int) -> Iterator[dict]:
+def batches(data: dict, split: str, imgsz: int, batch: int, count: int, task: str = "detect") -> Iterator[dict]:
     """The first `count` batches of a split, in order (for loss gradients and calibration)."""
-    yield from itertools.islice(iter(loader(data, split, imgsz, batch)), count)
+    yield from itertools.islice(iter(loader(data, split, imgsz, batch, task=task)), count)
 
 
 # Ultralytics' `verify_image_label` says why it skipped an image in a message: its words, our reason, and whether the
@@ -114,17 +116,18 @@ class SplitReport:
     skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> files (the label file when it is at fault)
 
 
-def check_split(data: dict, split: str, *, need_boxes: bool = False) -> SplitReport:
+def check_split(data: dict, split: str, *, task: str = "detect", need_boxes: bool = False) -> SplitReport:
     """Scan a split's images and labels as training and validation will, and report what they would skip.
 
     The scan is Ultralytics' own (`verify_image_label` on every image and its label file), kept in the label cache
     `labels/<split>.cache` that training and validation write and read anyway, so it costs once; images and labels are
     only read. Skipped images (unreadable or truncated, a class id beyond `names`, a box outside the image, a bad label
     row) are counted by reason in one warning, once per run. No usable image, or no box at all with `need_boxes`, is a
-    one-line `DataError`.
+    one-line `DataError`. `task` must be the model's: Ultralytics' cache keeps the labels of the task that scanned
+    (keypoints only for pose) and does not tell tasks apart when it is read again.
     """
     where = f"{data.get('yaml_file', 'the dataset')}: "
-    scan = _scan(data, split, where)
+    scan = _scan(data, split, where, task)
     labels = scan["labels"]
     report = SplitReport(
         split=split,
@@ -166,7 +169,7 @@ def _skipped(messages: list[str], root: Path) -> dict[str, list[str]]:
     return skipped
 
 
-def _scan(data: dict, split: str, where: str) -> dict:
+def _scan(data: dict, split: str, where: str, task: str) -> dict:
     """Ultralytics' label scan of a split (from its cache when current): its `labels`, `results` counts (found,
     missing, empty, corrupt, total), `msgs` and `hash`."""
     from ultralytics.data.dataset import YOLODataset
@@ -189,7 +192,7 @@ def _scan(data: dict, split: str, where: str) -> dict:
                 return []
 
     try:
-        return LabelScan(img_path=data[split], data=data, augment=False, prefix="").scan
+        return LabelScan(img_path=data[split], data=data, task=task, augment=False, prefix="").scan
     except FileNotFoundError:  # 'Error loading data from ...': no image files
         raise DataError(f"{where}no images in the '{split}' split ({data[split]})") from None
 

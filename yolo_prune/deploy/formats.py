@@ -14,7 +14,7 @@ from yolo_prune.errors import ConfigError
 if TYPE_CHECKING:  # the CLI lists the formats: that must not load torch or numpy
     import numpy as np
 
-Runner = Callable[["np.ndarray"], "np.ndarray"]
+Runner = Callable[["np.ndarray"], list["np.ndarray"]]  # every output of the model, in order
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def _onnx_runner(path: Path) -> Runner:
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: x})[0]
+    return lambda x: session.run(None, {name: x})
 
 
 def _torchscript_runner(path: Path) -> Runner:
@@ -48,7 +48,7 @@ def _torchscript_runner(path: Path) -> Runner:
     def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             y = module(torch.from_numpy(x))
-        return (y[0] if isinstance(y, (list, tuple)) else y).numpy()
+        return [t.numpy() for t in y] if isinstance(y, (list, tuple)) else [y.numpy()]
 
     return run
 
@@ -60,7 +60,7 @@ def _openvino_runner(path: Path) -> Runner:
     # f32 explicitly: on CPUs with bf16 units OpenVINO otherwise runs in bf16 (boxes off by pixels), which would
     # test the runtime's precision choice, not the export.
     compiled = ov.Core().compile_model(str(next(path.glob("*.xml"))), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    return lambda x: np.asarray(compiled(x)[0])
+    return lambda x: [np.asarray(v) for v in compiled(x).values()]
 
 
 FORMATS: dict[str, Format] = {

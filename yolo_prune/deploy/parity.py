@@ -41,9 +41,12 @@ class ParityCheck:
     box_abs_diff: float  # pixels
     score_abs_diff: float  # probability units
     max_abs_diff: float  # over the whole output tensor, in its own units
-    relative_diff: float  # max(box diff / box range, score diff / 1): what is compared with the tolerance
+    relative_diff: float  # max(box diff / box range, score diff / 1, extras diff / their range): what is compared
     tolerance: float
     passed: bool
+    extra_abs_diff: float = (
+        0.0  # a task's extra channels and outputs: mask coefficients and prototypes, keypoints, angle
+    )
 
     def to_dict(self) -> dict:
         return dict(vars(self))
@@ -89,20 +92,30 @@ def check_parity(
     inputs = [letterbox(p, imgsz, stride) for p in images]
     if batch:
         inputs = [np.concatenate(inputs)]
-    box = score = total = relative = 0.0
+    box = score = extra = total = relative = 0.0
     model = model.eval()
+    end2end = getattr(model, "end2end", False)
+    nc = int(getattr(model.model[-1], "nc", 0)) if hasattr(model, "model") else 0
     for x in inputs:
         with torch.no_grad():
             y = model(torch.from_numpy(x))
-        want = (y[0] if isinstance(y, (list, tuple)) else y).float().numpy()
-        got = np.asarray(run(x), dtype=np.float32)
-        if got.shape != want.shape:
-            raise ExportError(f"the exported model's output has shape {got.shape}, PyTorch's {want.shape}")
-        end2end = getattr(model, "end2end", False)
-        b, s, t = _compare(want, got, end2end)
+        wants = _reference_outputs(y)
+        gots = [np.asarray(o, dtype=np.float32) for o in run(x)]
+        got_shapes, want_shapes = [g.shape for g in gots], [w.shape for w in wants]
+        if got_shapes != want_shapes:
+            raise ExportError(f"the exported model's outputs have shapes {got_shapes}, PyTorch's {want_shapes}")
+        want, got = wants[0], gots[0]
+        b, s, t = _compare(want, got, end2end, nc)
         boxes = want[..., :4] if end2end else want[:, :4]
         # float32 rounding grows with magnitude: boxes of an untrained model can lie far outside the image
         relative = max(relative, b / max(imgsz, float(np.abs(boxes).max())), s)
+        # Extra channels (non-end-to-end) and extra outputs, each relative to its own magnitude (at least 1).
+        pairs = ([(want[:, 4 + nc :], got[:, 4 + nc :])] if not end2end and nc else []) + list(zip(wants[1:], gots[1:]))
+        for w, g in pairs:
+            if w.size:
+                e = float(np.abs(w - g).max())
+                extra, total = max(extra, e), max(total, e)
+                relative = max(relative, e / max(1.0, float(np.abs(w).max())))
         box, score, total = max(box, b), max(score, s), max(total, t)
     return ParityCheck(
         images=[str(p) for p in images],
@@ -112,14 +125,28 @@ def check_parity(
         relative_diff=relative,
         tolerance=tolerance,
         passed=bool(relative <= tolerance),
+        extra_abs_diff=extra,
     )
 
 
-def _compare(want: np.ndarray, got: np.ndarray, end2end: bool) -> tuple[float, float, float]:
-    """(max box diff, max score diff, max diff anywhere) between two outputs of the same model."""
-    if not end2end:  # (B, 4 + classes, anchors): pixel xywh boxes, then class probabilities
+def _reference_outputs(y: object) -> list[np.ndarray]:
+    """What an export of the model outputs, from the PyTorch model's eval-mode result: its first element (decoded
+    predictions, or predictions and mask prototypes), as float32 arrays."""
+    first = y[0] if isinstance(y, (list, tuple)) else y
+    parts = list(first) if isinstance(first, (list, tuple)) else [first]
+    return [t.float().numpy() for t in parts]
+
+
+def _compare(want: np.ndarray, got: np.ndarray, end2end: bool, nc: int = 0) -> tuple[float, float, float]:
+    """(max box diff, max score diff, max diff anywhere) between two outputs of the same model.
+
+    Without end-to-end decoding the output is (B, 4 + classes [+ a task's extras], anchors); `nc` classes (0: all
+    channels after the boxes are scores). End-to-end rows are compared on their boxes, scores and classes.
+    """
+    if not end2end:  # pixel xywh boxes, then class probabilities
         box = float(np.abs(want[:, :4] - got[:, :4]).max())
-        score = float(np.abs(want[:, 4:] - got[:, 4:]).max())
+        scores = slice(4, 4 + nc) if nc else slice(4, None)
+        score = float(np.abs(want[:, scores] - got[:, scores]).max())
         return box, score, max(box, score)
     # (B, max_det, 6): x1 y1 x2 y2 score class of the top-k candidates, sorted by score. Candidates whose scores tie
     # to within rounding may swap places, or swap in and out at the cut-off, so rows are matched, not compared in

@@ -1,4 +1,4 @@
-"""Load a detector from an Ultralytics checkpoint, an official model name or a model YAML.
+"""Load a YOLO model (detect, segment, pose or OBB) from an Ultralytics checkpoint, an official name or a model YAML.
 
 Loading goes through `ultralytics.YOLO`, so official names such as `yolov8n.pt` are downloaded when the machine is
 online, exactly as Ultralytics does it. Everything that can go wrong is turned into a one-line `YoloPruneError`.
@@ -10,18 +10,33 @@ import os
 from pathlib import Path
 
 import torch
-from ultralytics.nn.modules.head import Detect, v10Detect
-from ultralytics.nn.tasks import DetectionModel
+from ultralytics.nn.modules.head import OBB, OBB26, Detect, Pose, Pose26, Segment, Segment26, v10Detect
+from ultralytics.nn.tasks import DetectionModel, OBBModel, PoseModel, SegmentationModel
 
 from yolo_prune.checks import check_model_file
 from yolo_prune.errors import ModelLoadError, UnsupportedModelError, first_line
 
 SUPPORTED = (
-    "detection models with a Detect or v10Detect head (YOLOv3 to YOLOv10, YOLO11, YOLO12, YOLO26 and custom YAMLs of "
-    "their blocks)"
+    "YOLO detect, segment, pose and OBB models (YOLOv3 to YOLOv10, YOLO11, YOLO12, YOLO26 and custom YAMLs of their "
+    "blocks)"
 )
-# The detection heads yolo_prune prunes; Segment, Pose and OBB are Detect subclasses with extra output branches.
-HEADS = (Detect, v10Detect)
+# Model class -> the heads yolo_prune prunes in it. Segment, Pose and OBB are Detect with extra output branches;
+# World, YOLOE and RT-DETR models subclass DetectionModel too, with heads of another kind.
+HEADS = {
+    DetectionModel: (Detect, v10Detect),
+    SegmentationModel: (Segment, Segment26),
+    PoseModel: (Pose, Pose26),
+    OBBModel: (OBB, OBB26),
+}
+TASKS = {DetectionModel: "detect", SegmentationModel: "segment", PoseModel: "pose", OBBModel: "obb"}
+
+
+def task_of(model) -> str:
+    """Ultralytics' task name of a loaded model: detect, segment, pose or obb."""
+    try:
+        return TASKS[type(model)]
+    except KeyError:
+        raise UnsupportedModelError(f"a {type(model).__name__}; yolo_prune prunes {SUPPORTED}") from None
 
 
 def _is_official_asset(name: str) -> bool:
@@ -40,7 +55,8 @@ def _check_source(source: str) -> None:
 
 
 def load_model(source: str | Path, *, names: dict[int, str] | None = None) -> DetectionModel:
-    """Return the detector in `source` as an FP32 `DetectionModel` in eval mode on the CPU.
+    """Return the model in `source` as an FP32 `DetectionModel` (or its segment, pose or OBB subclass) in eval mode
+    on the CPU.
 
     `source` is a checkpoint path, an official Ultralytics name (downloaded when online) or a model YAML (built with
     random weights; `names` then sets its classes, e.g. a dataset's). The model keeps `names`, `stride`, `yaml` and
@@ -65,12 +81,12 @@ def load_model(source: str | Path, *, names: dict[int, str] | None = None) -> De
 
     model = wrapper.model
     head = model.model[-1] if isinstance(model, DetectionModel) else None
-    if type(model) is not DetectionModel or type(head) not in HEADS:
+    if type(head) not in HEADS.get(type(model), ()):
         kind = type(head).__name__ if head is not None else type(model).__name__
-        raise UnsupportedModelError(f"{source} holds a {kind}, not a detection head; yolo_prune prunes {SUPPORTED}")
+        raise UnsupportedModelError(f"{source} holds a {kind}; yolo_prune prunes {SUPPORTED}")
     if names is not None and source.endswith((".yaml", ".yml")) and dict(model.names) != dict(names):
         args = getattr(model, "args", {})
-        model = DetectionModel(model.yaml, nc=len(names), verbose=False)
+        model = type(model)(model.yaml, nc=len(names), verbose=False)
         model.names, model.args = dict(names), args
     if not isinstance(getattr(model, "args", None), dict):
         model.args = dict(vars(model.args)) if hasattr(model, "args") else {}

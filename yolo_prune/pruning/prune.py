@@ -26,7 +26,7 @@ from yolo_prune.pruning.cost import ModelCost, conv_widths, example_input, measu
 from yolo_prune.pruning.importance import get_criterion, needs_gradients
 from yolo_prune.pruning.objective import detection_loss
 from yolo_prune.pruning.search import search
-from yolo_prune.pruning.structure import check_outputs, head_outputs, kept_layers, time_limit
+from yolo_prune.pruning.structure import check_outputs, kept_layers, time_limit, trace_outputs
 from yolo_prune.pruning.surgery import make_prunable
 
 
@@ -102,7 +102,7 @@ def _prune_copy(
             max_pruning_ratio=config.max_layer_ratio,
             round_to=config.round_to,
             ignored_layers=kept_layers(clone, x),
-            forward_fn=head_outputs,
+            forward_fn=trace_outputs,
             **allocation.pruner_args(value, clone, config.max_layer_ratio),
         )
         pruner.step()

@@ -24,7 +24,7 @@ from torch import nn
 
 from yolo_prune.checks import check_fraction
 from yolo_prune.pruning.cost import example_input, measure
-from yolo_prune.pruning.structure import head_outputs, kept_layers, time_limit
+from yolo_prune.pruning.structure import kept_layers, time_limit, trace_outputs
 from yolo_prune.pruning.surgery import make_prunable
 
 LOGGER = logging.getLogger("yolo_prune")
@@ -91,7 +91,7 @@ def build_groups(model: nn.Module, imgsz: int) -> tuple[tp.DependencyGraph, list
     names = {m: n for n, m in model.named_modules()}
     found = []
     with time_limit(model):
-        DG = tp.DependencyGraph().build_dependency(model, x, forward_fn=head_outputs)
+        DG = tp.DependencyGraph().build_dependency(model, x, forward_fn=trace_outputs)
         for group in DG.get_all_groups(ignored_layers=kept_layers(model, x), root_module_types=(nn.Conv2d,)):
             root = group[0].dep.target.module
             if root.out_channels < 2:

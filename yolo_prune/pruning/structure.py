@@ -2,8 +2,9 @@
 
 Layers whose width the network cannot change are left out of torch-pruning's groups:
 
-- the head's final class/box convs and the DFL (their widths are the output format); YOLO26's one-to-one head
-  branches likewise, while the rest of those branches is pruned with the one-to-many ones;
+- the head's final convs: boxes, classes and the DFL, and a task head's mask coefficients and prototypes, keypoints
+  or angles (their widths are the output format); YOLO26's one-to-one head branches likewise, while the rest of
+  those branches is pruned with the one-to-many ones;
 - attention (`qkv`, `proj`, `pe` of `Attention`, and of YOLO12's area attention `AAttn`): its reshape into heads ties
   the channel count to `num_heads` and the head dims, so the attention path keeps its width; the feed-forward hidden
   layer beside it is pruned as usual.
@@ -27,7 +28,8 @@ from collections.abc import Iterator
 import torch
 import torch_pruning as tp
 from torch import nn
-from ultralytics.nn.modules.block import AAttn, Attention
+from ultralytics.nn.modules.block import AAttn, Attention, Proto, Proto26
+from ultralytics.nn.modules.conv import Conv
 from ultralytics.nn.modules.head import Detect
 
 from yolo_prune.errors import UnsupportedModelError
@@ -41,15 +43,68 @@ TESTED_BLOCKS = frozenset(
 GRAPH_SECONDS = 300  # one trial of yolov3-spp (62 M parameters) takes about 3 s here
 
 
+def _tensors(value: object) -> list[torch.Tensor]:
+    """The tensors in a head's raw prediction dict, in key order, without `feats` (the head's own inputs)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, dict):
+        return [t for key in sorted(value) if key != "feats" for t in _tensors(value[key])]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _tensors(item)]
+    return []
+
+
 def head_outputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    """Run `model` and return the raw box and class maps of its head (both branches of an end-to-end head).
+    """Run `model` and return the raw maps of its head: boxes and scores, and a task head's mask coefficients and
+    prototypes, keypoints or angles (both branches of an end-to-end head).
 
     Tracing stops here, before decoding and YOLO26's top-k post-processing, which hold no prunable channels.
     """
     out = model(x)
-    preds = out[1] if isinstance(out, tuple) else out
-    branches = [preds["one2many"], preds["one2one"]] if "one2many" in preds else [preds]
-    return [branch[key] for branch in branches for key in ("boxes", "scores")]
+    return _tensors(out[1] if isinstance(out, tuple) else out)
+
+
+def trace_outputs(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """`head_outputs` for torch-pruning's trace, with the branches that only run in training included.
+
+    YOLO26's `Proto26` computes a semantic-segmentation map (an auxiliary loss) only in training mode. Its own
+    `training` flag decides, so it alone is switched, its BatchNorm statistics held; the rest of the model stays in
+    eval mode, where YOLO26's one-to-one head still sees the features that training detaches from it.
+    """
+    protos = [m for m in model.modules() if isinstance(m, Proto26) and not m.training]
+    norms = [m for p in protos for m in p.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running statistics stay as they are
+    for p in protos:
+        p.train()
+    try:
+        return head_outputs(model, x)
+    finally:
+        for p in protos:
+            p.eval()
+        for m, (momentum, tracked) in zip(norms, saved):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(tracked)
+
+
+def _output_convs(head: Detect) -> list[nn.Module]:
+    """The convs of a head whose output channels are its output format.
+
+    They are the bare `nn.Conv2d` at the end of each branch (boxes, classes, mask coefficients, keypoints and their
+    sigmas, angles; the DFL), as opposed to the hidden `Conv` blocks (conv + BN + activation) before them; plus the
+    last conv of the mask prototypes (their count is the mask coefficients' count) and the semantic head's classes.
+    Pose26's keypoint features feed a sigma branch that only runs in training, so they keep their width too.
+    """
+    wrapped = {m.conv for m in head.modules() if isinstance(m, Conv)}
+    convs = [m for m in head.modules() if isinstance(m, nn.Conv2d) and m not in wrapped]
+    proto = getattr(head, "proto", None)
+    if isinstance(proto, Proto):
+        convs.append(proto.cv3.conv)
+    if getattr(head, "cv4_sigma", None) is not None:
+        for branch in ("cv4", "one2one_cv4"):
+            convs.extend(features[-1].conv for features in getattr(head, branch, None) or [])
+    return convs
 
 
 def unprunable_layers(model: nn.Module) -> list[nn.Module]:
@@ -57,11 +112,7 @@ def unprunable_layers(model: nn.Module) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for module in model.modules():
         if isinstance(module, Detect):
-            for branch in ("cv2", "cv3", "one2one_cv2", "one2one_cv3"):
-                heads = getattr(module, branch, None)
-                if heads is not None:
-                    layers.extend(head[-1] for head in heads)
-            layers.append(module.dfl)
+            layers.extend(_output_convs(module))
         elif isinstance(module, (Attention, AAttn)):
             layers.extend((module.qkv, module.proj, module.pe))
     return layers
@@ -83,7 +134,7 @@ def split_producers(model: nn.Module, x: torch.Tensor) -> list[nn.Module]:
     depthwise convs (all channel-preserving, so they are kept too) to the first dense conv or linear layer on each
     path. Keeping these widths leaves the split's channel indices as they are.
     """
-    graph = tp.DependencyGraph().build_dependency(model, x, forward_fn=head_outputs)
+    graph = tp.DependencyGraph().build_dependency(model, x, forward_fn=trace_outputs)
     kept: dict[nn.Module, None] = {}
     seen = set()
     stack = [node for module, node in graph.module2node.items() if isinstance(module, tp.ops._SplitOp)]

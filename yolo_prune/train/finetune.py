@@ -12,7 +12,14 @@ from torch import nn
 
 from yolo_prune.data.datasets import check_classes, check_split
 from yolo_prune.errors import ConfigError
-from yolo_prune.train.trainers import PrunedDetectionTrainer
+from yolo_prune.pruning.load import task_of
+from yolo_prune.train.trainers import (
+    TRAINERS,
+    KeepsPrunedModel,
+    MaskedDetectionTrainer,
+    PrunedDetectionTrainer,
+    SparseDetectionTrainer,
+)
 
 
 @dataclass
@@ -99,19 +106,26 @@ def finetune(
     *,
     teacher: str | None = None,
     source: str = "pruned.pt",
-    trainer_class: type[PrunedDetectionTrainer] = PrunedDetectionTrainer,
+    trainer_class: type[KeepsPrunedModel] | None = None,
 ) -> FinetuneResult:
     """Train `model` (pruned, kept as it is) on `data` with Ultralytics' trainer; results go to `save_dir`.
 
     With `config.distill`, `teacher` (a checkpoint path, typically the unpruned model) guides the training through
     Ultralytics' native distillation (`distill_model`, `dis`). `source` names the checkpoint `model` came from.
-    `trainer_class` picks the training flavour: `SparseDetectionTrainer` for sparse training before pruning,
-    `MaskedDetectionTrainer` to hold the zeros of an unstructured model.
+    `trainer_class` (default: the pruned-model trainer of the model's task, see `trainers.TRAINERS`) picks the
+    training flavour: `SparseDetectionTrainer` for sparse training before pruning, `MaskedDetectionTrainer` to hold
+    the zeros of an unstructured model (both for detection).
     """
     if config.distill and not teacher:
         raise ConfigError("--distill needs a teacher checkpoint")
+    task = task_of(model)
+    if trainer_class is None:
+        trainer_class = TRAINERS[task]
+    elif task != "detect" and issubclass(trainer_class, PrunedDetectionTrainer):
+        what = {SparseDetectionTrainer: "sparse training", MaskedDetectionTrainer: "unstructured pruning"}
+        raise ConfigError(f"{what.get(trainer_class, trainer_class.__name__)} is for detection models, not {task}")
     save_dir = Path(save_dir)
-    trainer = trainer_class(overrides=train_args(config, data, save_dir, teacher, source))
+    trainer = trainer_class(overrides={**train_args(config, data, save_dir, teacher, source), "task": task})
     check_classes(trainer.data, model.names)
     # Checkpoints loaded from Ultralytics come with every parameter frozen; the trainer would warn about each one and
     # unfreeze it anyway (it freezes the DFL itself).
@@ -121,19 +135,25 @@ def finetune(
     return _run(trainer)
 
 
-def resume(last: str | Path, *, trainer_class: type[PrunedDetectionTrainer] = PrunedDetectionTrainer) -> FinetuneResult:
-    """Continue an interrupted fine-tune from its `last.pt`, with the pruned module it holds."""
+def resume(last: str | Path, *, trainer_class: type[KeepsPrunedModel] | None = None) -> FinetuneResult:
+    """Continue an interrupted fine-tune from its `last.pt`, with the pruned module it holds (`trainer_class`
+    default: the trainer of the task the run was started with)."""
     last = Path(last)
     if not last.is_file():
         raise ConfigError(f"nothing to resume: {last} not found")
+    if trainer_class is None:
+        import torch
+
+        task = (torch.load(last, map_location="cpu", weights_only=False).get("train_args") or {}).get("task", "detect")
+        trainer_class = TRAINERS.get(task, PrunedDetectionTrainer)
     trainer = trainer_class(overrides={"resume": str(last)})
     return _run(trainer)
 
 
-def _run(trainer: PrunedDetectionTrainer) -> FinetuneResult:
+def _run(trainer: KeepsPrunedModel) -> FinetuneResult:
     # The trainer's datasets, scanned before training: a split with nothing to learn from fails here in one line.
-    check_split(trainer.data, "train", need_boxes=True)
-    check_split(trainer.data, trainer.args.split)
+    check_split(trainer.data, "train", task=trainer.args.task, need_boxes=True)
+    check_split(trainer.data, trainer.args.split, task=trainer.args.task)
     start = time.perf_counter()
     trainer.train()
     return FinetuneResult(

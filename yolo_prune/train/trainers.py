@@ -1,10 +1,11 @@
-"""Ultralytics' `DetectionTrainer`, subclassed at its documented hooks for pruned models.
+"""Ultralytics' task trainers (detect, segment, pose, OBB), subclassed at their documented hooks for pruned models.
 
-The one thing the stock trainer gets wrong for a pruned model is the model itself: `Model.train()` rebuilds the
+The one thing the stock trainers get wrong for a pruned model is the model itself: `Model.train()` rebuilds the
 network from its YAML (full widths) and copies over only the tensors whose shapes still match, so the pruned weights
-are silently dropped. `PrunedDetectionTrainer` is handed the pruned module directly (`BaseTrainer.setup_model` keeps
-a module it is given) and overrides the `get_model` hook so that resuming from `last.pt` also keeps the pruned module
-instead of rebuilding it. The other trainers add one training flavour each. They live in an importable module so that
+are silently dropped. The trainers here are handed the pruned module directly (`BaseTrainer.setup_model` keeps a
+module it is given) and override the `get_model` hook (`KeepsPrunedModel`) so that resuming from `last.pt` also keeps
+the pruned module instead of rebuilding it. `SparseDetectionTrainer` and `MaskedDetectionTrainer` add one training
+flavour each, for detection. They live in an importable module so that
 Ultralytics' multi-GPU launcher can rebuild them in its worker processes.
 """
 
@@ -16,14 +17,17 @@ from pathlib import Path
 import torch
 from torch import nn
 from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.models.yolo.obb import OBBTrainer
+from ultralytics.models.yolo.pose import PoseTrainer
+from ultralytics.models.yolo.segment import SegmentationTrainer
 
 from yolo_prune.pruning.cost import example_input
-from yolo_prune.pruning.structure import head_outputs, kept_layers
+from yolo_prune.pruning.structure import kept_layers, trace_outputs
 from yolo_prune.pruning.unstructured import prunable_convs
 
 
-class PrunedDetectionTrainer(DetectionTrainer):
-    """A `DetectionTrainer` that trains the (pruned) module it is given and never rebuilds it from the YAML."""
+class KeepsPrunedModel:
+    """Mixin for an Ultralytics trainer: train the (pruned) module it is given and never rebuild it from the YAML."""
 
     def get_model(self, cfg=None, weights=None, verbose: bool = True):
         # On resume, Ultralytics passes the module stored in last.pt as `weights`: that *is* the pruned network.
@@ -51,6 +55,31 @@ class PrunedDetectionTrainer(DetectionTrainer):
         return saved
 
 
+class PrunedDetectionTrainer(KeepsPrunedModel, DetectionTrainer):
+    """Ultralytics' `DetectionTrainer` for a pruned detector."""
+
+
+class PrunedSegmentationTrainer(KeepsPrunedModel, SegmentationTrainer):
+    """Ultralytics' `SegmentationTrainer` for a pruned segmentation model."""
+
+
+class PrunedPoseTrainer(KeepsPrunedModel, PoseTrainer):
+    """Ultralytics' `PoseTrainer` for a pruned pose model."""
+
+
+class PrunedOBBTrainer(KeepsPrunedModel, OBBTrainer):
+    """Ultralytics' `OBBTrainer` for a pruned oriented-box model."""
+
+
+# Ultralytics task name -> the trainer that fine-tunes a pruned model of that task.
+TRAINERS: dict[str, type[KeepsPrunedModel]] = {
+    "detect": PrunedDetectionTrainer,
+    "segment": PrunedSegmentationTrainer,
+    "pose": PrunedPoseTrainer,
+    "obb": PrunedOBBTrainer,
+}
+
+
 class SparseDetectionTrainer(PrunedDetectionTrainer):
     """Sparse training before pruning: group-lasso on BatchNorm scales over torch-pruning's dependency groups.
 
@@ -73,7 +102,7 @@ class SparseDetectionTrainer(PrunedDetectionTrainer):
             reg=self.sparsity_reg,
             group_lasso=True,
             ignored_layers=kept_layers(model, example_input(model, 64)),
-            forward_fn=head_outputs,
+            forward_fn=trace_outputs,
         )
         model.train()  # tracing leaves the model in eval mode
 
