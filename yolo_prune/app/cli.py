@@ -239,12 +239,10 @@ def val(
     """mAP50, mAP50-95 and per-class results of MODEL on a dataset split."""
     from yolo_prune.app.render import val_text
     from yolo_prune.checks import check_model_file
-    from yolo_prune.pruning.load import load_model
     from yolo_prune.train.validate import validate
 
-    path = check_model_file(model, (".pt", ".onnx"))
-    names = dict(load_model(model).names) if path.suffix.lower() == ".pt" else None
-    result = validate(model, data, split=split, imgsz=imgsz, batch=batch, device=device, names=names)
+    check_model_file(model, (".pt", ".onnx"))
+    result = validate(model, data, split=split, imgsz=imgsz, batch=batch, device=device)
     typer.echo(json.dumps({"model": model, **result}) if as_json else val_text(result, model, data))
 
 
@@ -253,12 +251,13 @@ def val(
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/demo"),
     fast: Annotated[bool, typer.Option("--fast", help="A reduced run for CI (a couple of minutes).")] = False,
+    task: Annotated[str, typer.Option("--task", help="detect, segment (or seg), pose or obb.")] = "detect",
 ) -> None:
     """The whole pipeline offline: synthetic data, prune to 50% MACs, fine-tune, val, ONNX export, bench, report."""
     from yolo_prune.app.demo import run_demo
     from yolo_prune.app.render import demo_text
 
-    result = run_demo(out, fast=fast)
+    result = run_demo(out, fast=fast, task=task)
     typer.echo(demo_text(result, str(out / "report.md")))
 
 
@@ -286,12 +285,15 @@ def synth(
     imgsz: Annotated[int, typer.Option("--imgsz", help="Image side in pixels.")] = 128,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same options give the same files.")] = 0,
     difficulty: Annotated[str, typer.Option("--difficulty", help="Preset: easy (the demo's) or hard.")] = "easy",
+    task: Annotated[
+        str, typer.Option("--task", help="Labels: detect (boxes), segment (polygons), pose (4 keypoints) or obb.")
+    ] = "detect",
 ) -> None:
     """Generate the seeded synthetic shapes dataset (YOLO layout, OUT/data.yaml) that the offline demo trains on."""
     from yolo_prune.app.render import synth_text
     from yolo_prune.data.synthetic import generate, read_manifest
 
-    data_yaml = generate(out, n_train=n_train, n_val=n_val, imgsz=imgsz, seed=seed, difficulty=difficulty)
+    data_yaml = generate(out, n_train=n_train, n_val=n_val, imgsz=imgsz, seed=seed, difficulty=difficulty, task=task)
     typer.echo(synth_text(read_manifest(data_yaml.parent), data_yaml))
 
 

@@ -25,12 +25,32 @@ from yolo_prune.atomic import write_json, write_text
 from yolo_prune.data.synthetic import generate
 from yolo_prune.deploy.bench import bench
 from yolo_prune.deploy.export import export_onnx
+from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.config import PruneConfig
 from yolo_prune.train.finetune import FinetuneConfig
 
 LOGGER = logging.getLogger("yolo_prune")
 REPO = Path(__file__).resolve().parents[2]
-BASELINE = REPO / "weights" / "demo-yolov8n.pt"
+
+
+@dataclass(frozen=True)
+class DemoTask:
+    """One task's demo: the model trained when its committed baseline is missing, and the task's own metric."""
+
+    yaml: str
+    baseline: Path
+    metric: str | None = None  # a measured point's key for the task's metric beside box mAP
+    metric_label: str = ""
+
+
+TASKS = {
+    "detect": DemoTask("yolov8n.yaml", REPO / "weights" / "demo-yolov8n.pt"),
+    "segment": DemoTask("yolov8n-seg.yaml", REPO / "weights" / "demo-yolov8n-seg.pt", "mask_map50_95", "mask mAP50-95"),
+    "pose": DemoTask("yolov8n-pose.yaml", REPO / "weights" / "demo-yolov8n-pose.pt", "pose_map50_95", "pose mAP50-95"),
+    "obb": DemoTask("yolov8n-obb.yaml", REPO / "weights" / "demo-yolov8n-obb.pt"),
+}
+TASK_ALIASES = {"seg": "segment"}
+BASELINE = TASKS["detect"].baseline
 
 
 @dataclass(frozen=True)
@@ -55,8 +75,15 @@ def _stage(n: int, total: int, text: str) -> None:
     LOGGER.info(f"[{n}/{total}] {text}")
 
 
-def run_demo(out_dir: str | Path = "runs/demo", *, fast: bool = False, data_dir: str | Path | None = None) -> dict:
-    """Run the demo into `out_dir` and return its report (also written as report.json and report.md)."""
+def run_demo(
+    out_dir: str | Path = "runs/demo", *, fast: bool = False, data_dir: str | Path | None = None, task: str = "detect"
+) -> dict:
+    """Run the demo of `task` (detect, segment or seg, pose, obb) into `out_dir` and return its report (also written
+    as report.json and report.md)."""
+    name = TASK_ALIASES.get(task, task)
+    if name not in TASKS:
+        raise ConfigError(f"unknown task '{task}'; choose one of: {', '.join(TASKS)}")
+    demo = TASKS[name]
     plan = PLANS["fast" if fast else "full"]
     out = Path(out_dir)
     refuse_finished(out)
@@ -64,21 +91,24 @@ def run_demo(out_dir: str | Path = "runs/demo", *, fast: bool = False, data_dir:
     total = 6
     commands: dict[str, str] = {}
 
-    data_root = Path(data_dir) if data_dir else REPO / "datasets" / ("synthetic-fast" if fast else "synthetic")
+    folder = "synthetic" + ("" if name == "detect" else f"-{name}") + ("-fast" if fast else "")
+    data_root = Path(data_dir) if data_dir else REPO / "datasets" / folder
     _stage(1, total, f"synthetic data in {data_root} (made once, then reused)")
-    data = generate(data_root, n_train=plan.n_train, n_val=plan.n_val, imgsz=plan.imgsz)
+    data = generate(data_root, n_train=plan.n_train, n_val=plan.n_val, imgsz=plan.imgsz, task=name)
     commands["data"] = (
         f"yolo-prune synth --out {data_root} --train {plan.n_train} --val {plan.n_val} --imgsz {plan.imgsz}"
+        + ("" if name == "detect" else f" --task {name}")
     )
 
-    baseline = BASELINE if BASELINE.is_file() else None
+    baseline = demo.baseline if demo.baseline.is_file() else None
     if baseline is None:
-        _stage(2, total, f"training a baseline yolov8n for {plan.baseline_epochs} epoch(s) (no committed baseline)")
+        what = Path(demo.yaml).stem
+        _stage(2, total, f"training a baseline {what} for {plan.baseline_epochs} epoch(s) (no committed baseline)")
         train = FinetuneConfig(epochs=plan.baseline_epochs, batch=16, imgsz=plan.imgsz, workers=2)
-        trained = run_train("yolov8n.yaml", str(data), train, out / "baseline")
+        trained = run_train(demo.yaml, str(data), train, out / "baseline")
         baseline = Path(trained["files"]["weights"])
         commands["baseline"] = (
-            f"yolo-prune train yolov8n.yaml --data {data} --epochs {plan.baseline_epochs} --imgsz {plan.imgsz} "
+            f"yolo-prune train {demo.yaml} --data {data} --epochs {plan.baseline_epochs} --imgsz {plan.imgsz} "
             f"--out {out / 'baseline'}"
         )
     else:
@@ -125,8 +155,10 @@ def run_demo(out_dir: str | Path = "runs/demo", *, fast: bool = False, data_dir:
         if (prune_dir / png).exists():
             shutil.copyfile(prune_dir / png, out / png)
     plots.predictions_side_by_side(baseline, pruned, data, out / "predictions.png", imgsz=plan.imgsz)
-    summary = _summary(report, exports, rows, baseline, pruned)
+    summary = _summary(report, exports, rows, baseline, pruned, demo.metric)
     result = {
+        "task": name,
+        "metric_label": demo.metric_label,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {platform.platform()}",
         "plan": "fast" if fast else "full",
@@ -142,7 +174,7 @@ def run_demo(out_dir: str | Path = "runs/demo", *, fast: bool = False, data_dir:
     return result
 
 
-def _summary(report, exports: dict, rows: list, baseline: Path, pruned: Path) -> list[dict]:
+def _summary(report, exports: dict, rows: list, baseline: Path, pruned: Path, metric: str | None) -> list[dict]:
     before, after = report.before, report.after
     sides = (
         ("original", before, exports["original"], rows[0], baseline),
@@ -157,6 +189,7 @@ def _summary(report, exports: dict, rows: list, baseline: Path, pruned: Path) ->
             "onnx_mb": export.size_bytes / 1e6,
             "map50": side.get("map50"),
             "map50_95": side.get("map50_95"),
+            **({"task_map50_95": side.get(metric)} if metric else {}),
             "latency_ms": row.median_ms,
             "p90_ms": row.p90_ms,
             "speedup": row.speedup,
@@ -175,26 +208,26 @@ def _markdown(result: dict) -> str:
             f"{s['onnx_mb']:.2f}",
             f"{s['map50']:.3f}",
             f"{s['map50_95']:.3f}",
+            *([f"{s['task_map50_95']:.3f}"] if "task_map50_95" in s else []),
             f"{s['latency_ms']:.2f}",
             f"{s['p90_ms']:.2f}",
             f"{s['speedup']:.2f}x",
         ]
         for s in result["summary"]
     ]
-    table = markdown_table(
-        ("model", "GMACs", "params (M)", "ONNX (MB)", "mAP50", "mAP50-95", "ORT median (ms)", "p90 (ms)", "speedup"),
-        rows,
-    )
+    task_metric = [result["metric_label"]] if result.get("metric_label") else []
+    headers = ("model", "GMACs", "params (M)", "ONNX (MB)", "mAP50", "mAP50-95", *task_metric, "ORT median (ms)")
+    table = markdown_table((*headers, "p90 (ms)", "speedup"), rows)
     commands = "\n".join(f"# {stage}\n{cmd}" for stage, cmd in result["commands"].items())
-    return f"""# yolo_prune demo ({result["plan"]})
+    return f"""# yolo_prune demo: {result["task"]} ({result["plan"]})
 
 {result["date"]}, {result["machine"]}; the whole run took {result["seconds"] / 60:.1f} min.
 
 {table}
 
-mAP on the synthetic validation split; latency is onnxruntime on the CPU, batch 1, median after warm-up, both
-models timed interleaved in one process. Parity: largest output difference of each ONNX file against PyTorch,
-relative to the output range.
+mAP (box mAP; for OBB, oriented boxes) on the synthetic validation split; latency is onnxruntime on the CPU, batch
+1, median after warm-up, both models timed interleaved in one process. Parity: largest output difference of each ONNX
+file against PyTorch, relative to the output range.
 
 ![channels per layer](widths.png)
 

@@ -105,7 +105,8 @@ def predictions_side_by_side(
         for row, image in enumerate(images):
             result = model.predict(str(image), imgsz=imgsz, conf=conf, verbose=False)[0]
             canvas = cv2.cvtColor(result.orig_img, cv2.COLOR_BGR2RGB)
-            for xyxy, cls in zip(result.boxes.xyxy.tolist(), result.boxes.cls.tolist()):
+            boxes = result.boxes if result.boxes is not None else result.obb  # OBB models: the rotated boxes' extents
+            for xyxy, cls in zip(boxes.xyxy.tolist(), boxes.cls.tolist()):
                 color = tuple(int(255 * c) for c in palette(int(cls) % 10)[:3])
                 x1, y1, x2, y2 = (int(v) for v in xyxy)
                 cv2.rectangle(canvas, (x1, y1), (x2, y2), color, 1)

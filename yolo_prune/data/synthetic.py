@@ -1,7 +1,9 @@
-"""A seeded synthetic detection dataset (shapes and glyphs on cluttered backgrounds) for offline demos and tests.
+"""A seeded synthetic dataset (shapes and glyphs on cluttered backgrounds) for offline demos and tests.
 
 `generate(out)` writes the Ultralytics YOLO layout `out/images/{train,val}/*.jpg`, `out/labels/{train,val}/*.txt`
 and `out/data.yaml` (absolute `path:`), plus `out/synthetic.json`, the manifest of the arguments and box counts.
+`generate(out, task=...)` labels the same images for detection (the default), instance segmentation, pose (4
+keypoints) or oriented boxes; the label geometry of each task is in `synthetic_labels`.
 
 Design choices:
 - Two difficulty presets (`DIFFICULTIES`). The default, `easy`, is learnable from scratch in minutes on a CPU, so the
@@ -12,6 +14,7 @@ Design choices:
   edges, more blur, noise and JPEG artefacts; a nano detector stays far from solving it in a short run.
 - Labels are the tight box of the pixels that stay visible (object mask minus what later objects and strokes cover,
   clipped to the image). Objects left mostly hidden or under 2 px are not labelled, as annotators would skip them.
+  Polygons and oriented boxes follow the same visible pixels; keypoints are extreme points of the whole shape.
 - Every image has its own `numpy.random.Generator` seeded by (seed, split, index): no global random state, the same
   arguments give the same files, and image i does not change when only the image counts change.
 - The folder is built beside `out` and renamed onto it at the end; the manifest is written last and compared on the
@@ -30,7 +33,8 @@ import cv2
 import numpy as np
 
 from yolo_prune.atomic import replace_path, staging_dir
-from yolo_prune.data.labels import write_data_yaml, write_labels, yolo_line
+from yolo_prune.data.labels import write_data_yaml, write_labels
+from yolo_prune.data.synthetic_labels import TASKS, PaintedObject, data_yaml_extra, label_line
 from yolo_prune.errors import ConfigError
 
 SHAPES = ("circle", "rectangle", "triangle", "star", "ring", "cross", "glyph")
@@ -39,6 +43,7 @@ DEFAULT_N_TRAIN = 320
 DEFAULT_N_VAL = 96
 DEFAULT_IMGSZ = 128
 DEFAULT_DIFFICULTY = "easy"
+DEFAULT_TASK = "detect"
 MANIFEST = "synthetic.json"
 VERSION = 2  # bump when the drawing changes, so cached folders from older code are regenerated
 
@@ -143,15 +148,19 @@ def generate(
     seed: int = 0,
     classes: Sequence[str] = DEFAULT_CLASSES,
     difficulty: str | Difficulty = DEFAULT_DIFFICULTY,
+    task: str = DEFAULT_TASK,
 ) -> Path:
     """Write the dataset into `out` (or reuse it if already made with these arguments); return `out/data.yaml`.
 
     `classes` picks and orders the classes from `SHAPES`; the index is the YOLO class id. `difficulty` is a preset
     name from `DIFFICULTIES` or a `Difficulty` of one's own (e.g. `dataclasses.replace(DIFFICULTIES["easy"],
-    max_objects=8)`). Raises `ConfigError` for bad arguments and for an `out` that holds something other than a
-    synthetic dataset (never overwritten).
+    max_objects=8)`). `task` is one of `TASKS`: the images are the same for every task, the labels are boxes,
+    polygons, boxes with keypoints or oriented boxes (see `synthetic_labels`). Raises `ConfigError` for bad arguments
+    and for an `out` that holds something other than a synthetic dataset (never overwritten).
     """
-    params = _check_args(n_train=n_train, n_val=n_val, imgsz=imgsz, seed=seed, classes=classes, difficulty=difficulty)
+    params = _check_args(
+        n_train=n_train, n_val=n_val, imgsz=imgsz, seed=seed, classes=classes, difficulty=difficulty, task=task
+    )
     out = Path(out).absolute()
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out} is a file; --out must be a folder")
@@ -177,7 +186,7 @@ def read_manifest(out: str | Path) -> dict:
 
 
 def _check_args(
-    *, n_train: int, n_val: int, imgsz: int, seed: int, classes: Sequence[str], difficulty: str | Difficulty
+    *, n_train: int, n_val: int, imgsz: int, seed: int, classes: Sequence[str], difficulty: str | Difficulty, task: str
 ) -> dict:
     for name, value, low in (("n_train", n_train, 1), ("n_val", n_val, 1), ("imgsz", imgsz, 32), ("seed", seed, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
@@ -195,7 +204,9 @@ def _check_args(
         level = difficulty
     else:
         raise ConfigError(f"difficulty must be one of {', '.join(DIFFICULTIES)} or a Difficulty, got {difficulty!r}")
-    return {
+    if not isinstance(task, str) or task not in TASKS:
+        raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    params = {
         "n_train": int(n_train),
         "n_val": int(n_val),
         "imgsz": int(imgsz),
@@ -203,6 +214,8 @@ def _check_args(
         "classes": [*classes],
         "difficulty": level,
     }
+    # Part of the identity, so the tasks never share a cache; left out for detect, whose manifests predate tasks.
+    return params if task == DEFAULT_TASK else {**params, "task": task}
 
 
 def _difficulty(params: dict) -> Difficulty:
@@ -248,6 +261,7 @@ def _move_into_place(staging: Path, out: Path, params: dict) -> None:
 
 def _write_dataset(root: Path, final: Path, params: dict) -> dict:
     classes, imgsz, level = params["classes"], params["imgsz"], _difficulty(params)
+    task = params.get("task", DEFAULT_TASK)
     images: dict[str, int] = {}
     boxes: dict[str, dict[str, int]] = {}
     for split_id, split in enumerate(_SPLITS):
@@ -257,26 +271,26 @@ def _write_dataset(root: Path, final: Path, params: dict) -> dict:
         n = params[f"n_{split}"]
         for i in range(n):
             rng = np.random.default_rng([params["seed"], split_id, i])
-            image, labels, quality = render_image(rng, imgsz, classes, level)
+            image, objects, quality = render_image(rng, imgsz, classes, level)
             ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
             if not ok:  # pragma: no cover - OpenCV always encodes uint8 BGR
                 raise RuntimeError("OpenCV could not encode a JPEG")
             (root / "images" / split / f"{i:06d}.jpg").write_bytes(encoded.tobytes())
-            lines = [yolo_line(c, (x0, y0, x1, y1), imgsz, imgsz) for c, x0, y0, x1, y1 in labels]
-            write_labels(root / "labels" / split / f"{i:06d}.txt", lines)
-            for c, *_ in labels:
-                counts[classes[c]] += 1
+            write_labels(root / "labels" / split / f"{i:06d}.txt", [label_line(task, o, imgsz) for o in objects])
+            for o in objects:
+                counts[classes[o.cls]] += 1
         images[split], boxes[split] = n, counts
     name = params["difficulty"] if isinstance(params["difficulty"], str) else "custom"
-    header = f"synthetic shapes made by yolo-prune synth (seed {params['seed']}, {name}); see {MANIFEST}"
-    write_data_yaml(root, final, _SPLITS, classes, header)
+    about = name if task == DEFAULT_TASK else f"{name}, {task}"
+    header = f"synthetic shapes made by yolo-prune synth (seed {params['seed']}, {about}); see {MANIFEST}"
+    write_data_yaml(root, final, _SPLITS, classes, header, data_yaml_extra(task, classes))
     return {**_identity(params), "images": images, "boxes": boxes}
 
 
 def render_image(
     rng: np.random.Generator, imgsz: int, classes: Sequence[str], level: Difficulty = DIFFICULTIES[DEFAULT_DIFFICULTY]
-) -> tuple[np.ndarray, list[tuple[int, int, int, int, int]], int]:
-    """One BGR uint8 image, its labels `(class id, x0, y0, x1, y1)` in pixels (x1, y1 exclusive), a JPEG quality.
+) -> tuple[np.ndarray, list[PaintedObject], int]:
+    """One BGR uint8 image, its labelled objects (class id, visible box and pixels, painted shape), a JPEG quality.
 
     Objects are painted in order, later ones over earlier ones; `owner` records which object each pixel shows, so the
     labels follow from what is visible at the end rather than from the shapes as drawn.
@@ -284,7 +298,7 @@ def render_image(
     img = _background(rng, imgsz, level.background_contrast)
     _clutter(rng, img, count=int(rng.integers(level.clutter[0], level.clutter[1] + 1)), width=level.clutter_width)
     owner = np.full((imgsz, imgsz), -1, np.int16)
-    objects: list[tuple[int, int]] = []  # (class id, full pixel count of the mask)
+    objects: list[tuple[int, int, np.ndarray, tuple[int, int]]] = []  # (class id, full pixel count, alpha, origin)
     min_d = level.min_object_px
     max_d = max(min_d + 1, level.max_object_fraction * imgsz)
     for _ in range(int(rng.integers(0, level.max_objects + 1))):
@@ -300,19 +314,20 @@ def render_image(
             continue
         k = len(objects)
         _paint(rng, img, owner, alpha, solid, placed, k, level)
-        objects.append((cls, full))
+        objects.append((cls, full, alpha, placed[:2]))
     if rng.random() < level.occluder_p:  # strokes over the objects: partial occlusion by clutter
         count = int(rng.integers(level.occluders[0], level.occluders[1] + 1))
         strokes = _clutter(rng, img, count=count, width=(1, max(2, imgsz // 50)))
         owner[strokes] = -1
     labels = []
-    for k, (cls, full) in enumerate(objects):
-        ys, xs = np.nonzero(owner == k)
+    for k, (cls, full, alpha, origin) in enumerate(objects):
+        mine = owner == k
+        ys, xs = np.nonzero(mine)
         if len(xs) < level.min_visible * full:
             continue
         x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
         if x1 - x0 >= 2 and y1 - y0 >= 2:
-            labels.append((cls, x0, y0, x1, y1))
+            labels.append(PaintedObject(cls, (x0, y0, x1, y1), mine[y0:y1, x0:x1], alpha, origin))
     quality = int(rng.integers(level.jpeg_quality[0], level.jpeg_quality[1] + 1))
     return _degrade(rng, img, level), labels, quality
 
