@@ -18,8 +18,9 @@ demo: install
 	$(BIN)/yolo-prune demo --out runs/demo
 
 demo-fast: install
-	rm -rf runs/demo-fast
+	rm -rf runs/demo-fast runs/demo-fast-segment runs/demo-fast-pose runs/demo-fast-obb
 	$(BIN)/yolo-prune demo --fast --out runs/demo-fast
+	for task in segment pose obb; do $(BIN)/yolo-prune demo --fast --task $$task --out runs/demo-fast-$$task || exit 1; done
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -40,3 +40,13 @@ def test_a_model_built_from_yaml_has_placeholder_names_and_is_checked_by_count()
     check_classes(dataset("box", "disc"), {0: "0", 1: "1"})
     with pytest.raises(DataError, match="^the dataset has 2 classes but the model has 3$"):
         check_classes(dataset("box", "disc"), {0: "0", 1: "1", 2: "2"})
+
+
+def test_a_pose_model_needs_the_datasets_keypoints():
+    pose = {**dataset("RBC", "WBC", "Platelets"), "kpt_shape": [4, 3]}
+    check_classes(pose, MODEL, kpt_shape=[4, 3])
+    with pytest.raises(DataError) as error:
+        check_classes(pose, MODEL, kpt_shape=[17, 3])
+    assert str(error.value) == "the model predicts keypoints [17, 3] but the dataset has kpt_shape [4, 3]"
+    with pytest.raises(DataError, match=r"^the model predicts keypoints \[4, 3\] but the dataset has no kpt_shape$"):
+        check_classes(dataset("RBC", "WBC", "Platelets"), MODEL, kpt_shape=[4, 3])

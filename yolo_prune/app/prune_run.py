@@ -117,7 +117,7 @@ def run_prune(
         training = train is not None or sparse_epochs > 0
         splits = ("train", split) if training else (split,)
         data = resolve_dataset(config.data, splits=splits)
-        check_classes(data, original.names)
+        check_classes(data, original.names, getattr(original, "kpt_shape", None))
         for name in splits:  # bad images and labels are reported before the run starts
             check_split(data, name, task=task_of(original), need_boxes=training and name == "train")
 

@@ -48,7 +48,7 @@ def run_sensitivity(
     out = Path(out_dir) if out_dir is not None else default_run_dir(source, "runs/sensitivity")
     dataset = resolve_dataset(data, splits=("train", "val"))
     model = load_model(source)
-    check_classes(dataset, model.names)
+    check_classes(dataset, model.names, getattr(model, "kpt_shape", None))
     if metric == "loss":
         fixed = list(batches(dataset, "train", imgsz, batch, batches_count, task_of(model)))
 

@@ -27,8 +27,9 @@ def run_train(source: str, data: str, train: FinetuneConfig, out_dir: str | Path
     out = Path(out_dir)
     refuse_finished(out)
     dataset = resolve_dataset(data, splits=("train", split))
-    model = load_model(source, names=dataset["names"])  # a YAML is built with the dataset's classes
-    check_classes(dataset, model.names)
+    # a YAML is built with the dataset's classes (and keypoints)
+    model = load_model(source, names=dataset["names"], kpt_shape=dataset.get("kpt_shape"))
+    check_classes(dataset, model.names, getattr(model, "kpt_shape", None))
     check_split(dataset, "train", task=task_of(model), need_boxes=True)
     check_split(dataset, split, task=task_of(model))
     last = out / "train" / "weights" / "last.pt"

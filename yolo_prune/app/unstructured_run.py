@@ -44,7 +44,7 @@ def run_unstructured(
     if data:
         splits = ("train", split) if train else (split,)
         dataset = resolve_dataset(data, splits=splits)
-        check_classes(dataset, original.names)
+        check_classes(dataset, original.names, getattr(original, "kpt_shape", None))
         for name in splits:
             check_split(dataset, name, task=task_of(original), need_boxes=train is not None and name == "train")
     sparse = sparsify(original, amount)

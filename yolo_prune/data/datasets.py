@@ -50,12 +50,21 @@ def _ordered(names: dict | list) -> list[str]:
     return [str(names[k]) for k in sorted(names)] if isinstance(names, dict) else [str(n) for n in names]
 
 
-def check_classes(dataset: dict, names: dict | list) -> None:
+def check_classes(dataset: dict, names: dict | list, kpt_shape: list | tuple | None = None) -> None:
     """Fail with `DataError` unless the model's classes are the dataset's (resolved by `resolve_dataset`): the same
     count, and the same names in the same order, since a class id means the class at that position.
 
-    A model built from a YAML has placeholder names ('0', '1', ...): only its class count is checked.
+    A model built from a YAML has placeholder names ('0', '1', ...): only its class count is checked. A pose model's
+    `kpt_shape` (keypoints, values per keypoint) must be the dataset's.
     """
+    if kpt_shape is not None:
+        theirs = dataset.get("kpt_shape")
+        if theirs is None:
+            raise DataError(f"the model predicts keypoints {list(kpt_shape)} but the dataset has no kpt_shape")
+        if list(theirs) != list(kpt_shape):
+            raise DataError(
+                f"the model predicts keypoints {list(kpt_shape)} but the dataset has kpt_shape {list(theirs)}"
+            )
     model, data = _ordered(names), _ordered(dataset["names"])
     if len(data) != len(model):
         raise DataError(f"the dataset has {len(data)} classes but the model has {len(model)}")

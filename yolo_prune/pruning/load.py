@@ -54,13 +54,15 @@ def _check_source(source: str) -> None:
         check_model_file(path, (".pt", ".yaml", ".yml"))
 
 
-def load_model(source: str | Path, *, names: dict[int, str] | None = None) -> DetectionModel:
+def load_model(
+    source: str | Path, *, names: dict[int, str] | None = None, kpt_shape: list[int] | None = None
+) -> DetectionModel:
     """Return the model in `source` as an FP32 `DetectionModel` (or its segment, pose or OBB subclass) in eval mode
     on the CPU.
 
     `source` is a checkpoint path, an official Ultralytics name (downloaded when online) or a model YAML (built with
-    random weights; `names` then sets its classes, e.g. a dataset's). The model keeps `names`, `stride`, `yaml` and
-    `args`, so Ultralytics can use it as before.
+    random weights; `names` then sets its classes and `kpt_shape` a pose model's keypoints, e.g. a dataset's). The
+    model keeps `names`, `stride`, `yaml` and `args`, so Ultralytics can use it as before.
     """
     from ultralytics import YOLO
 
@@ -84,9 +86,11 @@ def load_model(source: str | Path, *, names: dict[int, str] | None = None) -> De
     if type(head) not in HEADS.get(type(model), ()):
         kind = type(head).__name__ if head is not None else type(model).__name__
         raise UnsupportedModelError(f"{source} holds a {kind}; yolo_prune prunes {SUPPORTED}")
-    if names is not None and source.endswith((".yaml", ".yml")) and dict(model.names) != dict(names):
+    other_kpts = kpt_shape is not None and list(getattr(model, "kpt_shape", kpt_shape)) != list(kpt_shape)
+    if names is not None and source.endswith((".yaml", ".yml")) and (dict(model.names) != dict(names) or other_kpts):
         args = getattr(model, "args", {})
-        model = type(model)(model.yaml, nc=len(names), verbose=False)
+        extra = {"data_kpt_shape": tuple(kpt_shape)} if isinstance(model, PoseModel) and kpt_shape else {}
+        model = type(model)(model.yaml, nc=len(names), verbose=False, **extra)
         model.names, model.args = dict(names), args
     if not isinstance(getattr(model, "args", None), dict):
         model.args = dict(vars(model.args)) if hasattr(model, "args") else {}

@@ -47,15 +47,16 @@ def validate(
         "obb": OBBValidator,
     }
     dataset = resolve_dataset(data, splits=(split,))
+    kpt_shape = None
     if isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".pt":
         loaded = load_model(model)  # a checkpoint names its classes and task itself
-        names, task = dict(loaded.names), task_of(loaded)
+        names, task, kpt_shape = dict(loaded.names), task_of(loaded), getattr(loaded, "kpt_shape", None)
     elif isinstance(model, nn.Module):
-        names, task = dict(model.names), task_of(model)
+        names, task, kpt_shape = dict(model.names), task_of(model), getattr(model, "kpt_shape", None)
     elif task is None:
         task = _exported_task(Path(model))
     if names is not None:
-        check_classes(dataset, names)
+        check_classes(dataset, names, kpt_shape)
     check_split(dataset, split, task=task)  # bad images and labels: one warning, or one line when none is usable
     with tempfile.TemporaryDirectory(prefix="yolo_prune_val_") as tmp:
         args = {
