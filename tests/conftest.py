@@ -10,9 +10,11 @@ and a second conftest.py in a subfolder would take the module name `conftest` fr
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 os.environ["YOLO_OFFLINE"] = "1"  # never try the network from tests
+os.environ["YOLO_PRUNE_CACHE"] = tempfile.mkdtemp(prefix="yolo-prune-test-cache-")  # not the user's cache
 os.environ.setdefault("YOLO_VERBOSE", "False")
 
 import cv2  # noqa: E402

@@ -35,7 +35,8 @@ def test_a_run_that_fails_in_a_library_leaves_no_folder_and_the_rerun_works(
     monkeypatch.setattr(prune_run, "prune", real)
     report = prune_run.run_prune(two_class_weights, config, out)
     assert report.after["macs_fraction"] == pytest.approx(0.5, abs=0.03)
-    listing = ["map_vs_macs.png", "pruned.pt", "report.json", "state.json", "step1", "widths.png"]
+    listing = ["map_vs_macs.png", "pruned.pt", "report.json", "sensitivity.json", "sensitivity.png", "state.json"]
+    listing += ["step1", "widths.png"]  # the table of the default allocation, sensitivity, is kept in the run
     assert sorted(p.name for p in out.iterdir()) == listing
 
 
@@ -49,3 +50,32 @@ def test_an_interrupted_fresh_run_leaves_no_folder(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         prune_run.run_prune("yolov8n.yaml", PruneConfig(ratio=0.3, imgsz=64), out)
     assert not out.exists()
+
+
+def test_with_data_the_default_is_sensitivity_and_its_scan_is_reused(
+    tmp_path, tiny_data, two_class_weights, monkeypatch
+):
+    from yolo_prune.pruning.allocation import DEFAULT_WITH_DATA
+
+    scans = []
+    real_scan = prune_run.scan
+    monkeypatch.setattr(prune_run, "scan", lambda *a, **k: scans.append(1) or real_scan(*a, **k))
+    monkeypatch.setenv("YOLO_PRUNE_CACHE", str(tmp_path / "cache"))
+    from yolo_prune.pruning.allocation import default_allocation
+
+    assert DEFAULT_WITH_DATA == "sensitivity"
+    assert default_allocation(has_data=False, has_macs_target=True) == "uniform"  # no data: nothing to scan
+    assert default_allocation(has_data=True, has_macs_target=False) == "uniform"  # --ratio is a channel ratio
+    config = PruneConfig(target_macs=0.5, imgsz=64, data=str(tiny_data))
+    assert config.allocation is None  # the run picks it
+
+    first = prune_run.run_prune(two_class_weights, config, tmp_path / "a")
+    second = prune_run.run_prune(
+        two_class_weights, PruneConfig(target_macs=0.5, imgsz=64, data=str(tiny_data)), tmp_path / "b"
+    )
+    assert len(scans) == 1  # the second run found the first one's scan
+    assert len(list((tmp_path / "cache" / "sensitivity").glob("*.json"))) == 1
+    assert first.prune["allocation"] == second.prune["allocation"] == "sensitivity"
+    assert first.config["allocation"] == "sensitivity"  # recorded, so a resume prunes the same way
+    assert first.prune["group_ratios"] == second.prune["group_ratios"]
+    assert (tmp_path / "b" / "sensitivity.json").is_file()  # each run folder still holds the table it used

@@ -82,3 +82,18 @@ def test_a_stalled_dependency_graph_ends_in_one_line_naming_untested_blocks(adow
         "torch-pruning's dependency graph did not finish within 0.5 s on this model (blocks no tested model has: "
         "ADown); a block whose channels it cannot follow is the likely cause"
     )
+
+
+@pytest.mark.parametrize("yaml", ["yolo11n.yaml", "yolo26n.yaml", "yolo11n-pose.yaml"])
+def test_the_sensitivity_scan_groups_attention_models_and_leaves_attention_out(yaml, monkeypatch):
+    """The scan once passed attention's `Conv` blocks to torch-pruning, which compares the convs inside them: the
+    attention path was not kept, and the grouping hung (on every YOLO11 and YOLO26 model)."""
+    from yolo_prune.pruning import structure
+    from yolo_prune.pruning.sensitivity import build_groups
+
+    monkeypatch.setattr(structure, "GRAPH_SECONDS", 30)  # a regression fails in one line instead of hanging
+    model = DetectionModel(yaml, nc=2, verbose=False).eval()
+    make_prunable(model)
+    _, groups = build_groups(model, 64)
+    assert len(groups) > 50
+    assert not [info.name for info, _ in groups if ".attn." in info.name]  # no group is rooted in attention

@@ -90,8 +90,14 @@ def prune(
     ] = None,
     method: Annotated[str, typer.Option("--method", help=f"Importance: {', '.join(criteria.names())}.")] = "l2",
     allocation: Annotated[
-        str, typer.Option("--allocation", help=f"How the budget is spread: {', '.join(allocations.names())}.")
-    ] = "uniform",
+        str | None,
+        typer.Option(
+            "--allocation",
+            help=f"How the budget is spread: {', '.join(allocations.names())}. Default: "
+            f"{allocations.DEFAULT_WITH_DATA} with --data and --target-macs (its scan cached), else "
+            f"{allocations.DEFAULT_WITHOUT_DATA}.",
+        ),
+    ] = None,
     global_pruning: Annotated[bool, typer.Option("--global", help="Same as --allocation global.")] = False,
     sensitivity: Annotated[
         str | None, typer.Option("--sensitivity", help="sensitivity.json for --allocation sensitivity.")

@@ -23,12 +23,12 @@ from pathlib import Path
 from yolo_prune.app import plots
 from yolo_prune.app.folders import default_run_dir, remove_failed
 from yolo_prune.app.render import METRIC_KEYS
-from yolo_prune.app.sensitivity_run import load_table, save_table
+from yolo_prune.app.sensitivity_run import cached_scan, load_table, save_table
 from yolo_prune.app.state import STATE, RunState, search_of
 from yolo_prune.atomic import write_json
 from yolo_prune.data.datasets import batches, check_classes, check_split, resolve_dataset
 from yolo_prune.errors import ConfigError
-from yolo_prune.pruning.allocation import create_allocation, get_allocation
+from yolo_prune.pruning.allocation import create_allocation, default_allocation, get_allocation
 from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.config import PruneConfig
 from yolo_prune.pruning.cost import layer_table, measure
@@ -111,6 +111,9 @@ def run_prune(
         raise ConfigError(f"--sparse-epochs must be 0 or more, got {sparse_epochs}")
     if (out / STATE).exists():
         raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
+    if config.allocation is None:  # the best measured allocation for what was given (see pruning.allocation)
+        chosen = default_allocation(has_data=bool(config.data), has_macs_target=config.target_macs is not None)
+        config = replace(config, allocation=chosen)
     LOGGER.info(f"loading {source}")
     original = load_model(source)
     if config.data:
@@ -264,9 +267,16 @@ def _sensitivity_table(out: Path, state: RunState, model) -> dict:
     if config.sensitivity:
         return load_table(config.sensitivity)
     data = resolve_dataset(config.data, splits=("train",))
-    fixed = list(batches(data, "train", config.imgsz, config.batch, config.grad_batches, task_of(model)))
-    LOGGER.info("scanning sensitivity (the training loss on the train split) for the allocation")
-    table = scan(model, lambda m: detection_loss(m, fixed), imgsz=config.imgsz)
+
+    def run_scan() -> dict:
+        fixed = list(batches(data, "train", config.imgsz, config.batch, config.grad_batches, task_of(model)))
+        LOGGER.info("scanning sensitivity (the training loss on the train split) for the allocation")
+        return scan(model, lambda m: detection_loss(m, fixed), imgsz=config.imgsz)
+
+    settings = {"metric": "loss", "imgsz": config.imgsz, "batch": config.batch, "batches": config.grad_batches}
+    table, reused = cached_scan(state.sparse_done or state.source, config.data, settings, run_scan)
+    if reused:
+        LOGGER.info("sensitivity: reusing the scan of the same weights, data and settings (cache)")
     files = save_table(table, out)
     new = state.with_sensitivity(files["table"])
     state.config = new.config

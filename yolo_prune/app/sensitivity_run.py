@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
+from yolo_prune._version import __version__
 from yolo_prune.app import plots
 from yolo_prune.app.folders import default_run_dir
 from yolo_prune.atomic import write_json
@@ -64,6 +67,42 @@ def run_sensitivity(
     table.update(model=str(source), data=str(data), metric=metric, batches=batches_count, batch=batch)
     table["files"] = save_table(table, out)
     return table
+
+
+def cache_dir() -> Path:
+    """Where scans are kept for reuse: $YOLO_PRUNE_CACHE, else $XDG_CACHE_HOME/yolo_prune, else ~/.cache/yolo_prune."""
+    if os.environ.get("YOLO_PRUNE_CACHE"):
+        return Path(os.environ["YOLO_PRUNE_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "yolo_prune"
+
+
+def scan_key(weights: Path, data: str, settings: dict) -> str:
+    """A scan's identity: the weights' bytes, the dataset YAML (its path and text) and the scan settings."""
+    digest = hashlib.sha256(weights.read_bytes())
+    yaml = Path(data).resolve()
+    digest.update(f"{yaml}\n{yaml.read_text(encoding='utf-8')}\n{json.dumps(settings, sort_keys=True)}".encode())
+    digest.update(__version__.encode())
+    return digest.hexdigest()[:24]
+
+
+def cached_scan(weights: str | Path, data: str, settings: dict, run_scan) -> tuple[dict, bool]:
+    """The table of `run_scan()`, or the one a scan with the same key left in `cache_dir()`; and whether it was
+    reused. Only checkpoints (.pt) are cached: a YAML model is random every time."""
+    weights = Path(weights)
+    if weights.suffix.lower() != ".pt" or not weights.is_file():
+        return run_scan(), False
+    path = cache_dir() / "sensitivity" / f"{scan_key(weights, data, settings)}.json"
+    if path.is_file():
+        try:
+            return load_table(path), True
+        except ConfigError:
+            pass  # a damaged cache entry is scanned again
+    table = run_scan()
+    try:
+        write_json(path, table)
+    except OSError as e:  # a read-only home costs the reuse, not the run
+        LOGGER.warning(f"could not cache the sensitivity scan in {path.parent}: {e.strerror or e}")
+    return table, False
 
 
 def save_table(table: dict, out: Path) -> dict[str, str]:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from yolo_prune.checks import check_fraction, check_imgsz
 from yolo_prune.errors import ConfigError
-from yolo_prune.pruning.allocation import CHANNEL_RATIO, get_allocation
+from yolo_prune.pruning.allocation import CHANNEL_RATIO, DEFAULT_WITHOUT_DATA, get_allocation
 from yolo_prune.pruning.importance import get_criterion
 
 
@@ -22,7 +22,7 @@ class PruneConfig:
     target_macs: float | None = None
     ratio: float | None = None
     method: str = "l2"
-    allocation: str = "uniform"  # how the channel budget is spread over groups: see pruning.allocation
+    allocation: str | None = None  # how the budget is spread over groups (pruning.allocation); None: the default
     sensitivity: str | None = None  # sensitivity.json for allocation "sensitivity" (else scanned on the fly)
     round_to: int | None = None
     imgsz: int = 640
@@ -40,11 +40,12 @@ class PruneConfig:
         criterion = get_criterion(self.method)
         if criterion.needs_gradients and not self.data:
             raise ConfigError(f"--method {self.method} needs loss gradients: pass --data DATA.yaml")
-        allocation = get_allocation(self.allocation)
+        # None: `prune()` spreads the budget uniformly; a prune run (`app.prune_run`) picks `default_allocation`
+        allocation = get_allocation(self.allocation or DEFAULT_WITHOUT_DATA)
         if allocation.variable != CHANNEL_RATIO and self.ratio is not None:
-            raise ConfigError(f"--allocation {self.allocation} needs --target-macs")
+            raise ConfigError(f"--allocation {allocation.name} needs --target-macs")
         if allocation.needs_table and not (self.sensitivity or self.data):
-            raise ConfigError(f"--allocation {self.allocation} needs --sensitivity FILE or --data DATA.yaml to scan")
+            raise ConfigError(f"--allocation {allocation.name} needs --sensitivity FILE or --data DATA.yaml to scan")
         if self.round_to is not None and self.round_to < 1:
             raise ConfigError(f"--round-to must be a positive integer, got {self.round_to}")
         check_imgsz(self.imgsz)

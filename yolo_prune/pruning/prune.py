@@ -20,7 +20,7 @@ import torch_pruning as tp
 from torch import nn
 
 from yolo_prune.errors import ConfigError, TargetUnreachableError
-from yolo_prune.pruning.allocation import CHANNEL_RATIO, Allocation, create_allocation
+from yolo_prune.pruning.allocation import CHANNEL_RATIO, DEFAULT_WITHOUT_DATA, Allocation, create_allocation
 from yolo_prune.pruning.config import PruneConfig
 from yolo_prune.pruning.cost import ModelCost, conv_widths, example_input, measure
 from yolo_prune.pruning.importance import get_criterion, needs_gradients
@@ -124,8 +124,8 @@ def prune(
 
     `importance` (default: the criterion `config.method` names) scores channels; any torch-pruning `Importance`
     works, and one that reads `.grad` (Taylor) gets loss gradients from `gradient_batches`, which yields Ultralytics
-    training batches. `allocation` (default: the one `config.allocation` names) spreads the budget; a sensitivity
-    allocation is built from its table (`create_allocation("sensitivity", table)`). `base_macs` is what
+    training batches. `allocation` (default: the one `config.allocation` names, or uniform) spreads the budget; a
+    sensitivity allocation is built from its table (`create_allocation("sensitivity", table)`). `base_macs` is what
     `config.target_macs` is a fraction of (default: this model's MACs; an iterative schedule passes the original's).
     """
     start = time.perf_counter()
@@ -133,7 +133,7 @@ def prune(
     if importance is None:
         importance = get_criterion(config.method).factory()
     if allocation is None:
-        allocation = create_allocation(config.allocation)
+        allocation = create_allocation(config.allocation or DEFAULT_WITHOUT_DATA)
     if config.ratio is not None and allocation.variable != CHANNEL_RATIO:
         raise ConfigError(f"--allocation {allocation.name} needs --target-macs")
     work = copy.deepcopy(model).float().eval()

@@ -154,10 +154,16 @@ def split_producers(model: nn.Module, x: torch.Tensor) -> list[nn.Module]:
 
 
 def kept_layers(model: nn.Module, x: torch.Tensor) -> list[nn.Module]:
-    """Every module whose output channels stay: the output format, attention, and the producers of unmapped splits."""
-    layers = unprunable_layers(model)
-    layers += [m for m in split_producers(model, x) if m not in layers]
-    return layers
+    """Every module whose output channels stay: the output format, attention, and the producers of unmapped splits.
+
+    Blocks are expanded to all their modules: torch-pruning's `get_all_groups` compares the convs themselves, so an
+    Ultralytics `Conv` block (attention's `qkv`) in the list would not keep its conv (the pruner expands the list
+    itself; the sensitivity scan did not, and hung in torch-pruning on attention).
+    """
+    kept: dict[nn.Module, None] = {}
+    for layer in [*unprunable_layers(model), *split_producers(model, x)]:
+        kept.update(dict.fromkeys(layer.modules()))
+    return list(kept)
 
 
 @contextlib.contextmanager
