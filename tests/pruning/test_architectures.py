@@ -7,16 +7,14 @@ another family (RT-DETR, YOLO-World, YOLOE).
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-import ultralytics
-import yaml
 
 from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.config import PruneConfig
@@ -24,34 +22,19 @@ from yolo_prune.pruning.load import load_model
 from yolo_prune.pruning.prune import prune
 from yolo_prune.pruning.structure import TESTED_BLOCKS
 
-MODELS = Path(ultralytics.__file__).parent / "cfg" / "models"
-OTHER_TASKS = re.compile(r"-(cls|seg|pose|obb|depth|sem)\b|rtdetr|world|yoloe")
-SCALES = "ntsmbclex"  # smallest first; YOLOv9 ships t..e and YOLOv10 n..x as one file per scale
 IMGSZ = 128  # a multiple of 64, for the P6 models
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "architectures.py"
 
 
-def detection_yamls() -> list[str]:
-    """The model names to build: `yolov8n-p6.yaml` for yolov8-p6.yaml (which has `scales:`), `yolov9t.yaml` as is."""
-    names, per_scale = [], {}
-    for path in sorted(MODELS.glob("*/*.yaml")):
-        if OTHER_TASKS.search(path.stem):
-            continue
-        family = re.match(rf"^(yolov?\d+)([{SCALES}])$", path.stem)
-        if family:  # one file per scale (YOLOv9, YOLOv10): keep the smallest of the family
-            best = per_scale.get(family[1])
-            if best is None or SCALES.index(family[2]) < SCALES.index(best[0]):
-                per_scale[family[1]] = (family[2], path.name)
-            continue
-        scales = yaml.safe_load(path.read_text()).get("scales")
-        if scales:
-            smallest = min(scales, key=SCALES.index)
-            names.append(re.sub(r"^(yolov?\d+)", rf"\g<1>{smallest}", path.stem) + ".yaml")
-        else:
-            names.append(path.name)
-    return sorted(names + [name for _, name in per_scale.values()])
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location("architectures", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-YAMLS = detection_yamls()
+shipped_yamls = _benchmark_module().shipped_yamls
+YAMLS = shipped_yamls()
 
 
 def test_the_enumeration_finds_every_family():
@@ -59,6 +42,9 @@ def test_the_enumeration_finds_every_family():
     for name in ("yolov3.yaml", "yolov5n-p6.yaml", "yolov8n-p6.yaml", "yolov9t.yaml", "yolov10n.yaml", "yolo12n.yaml"):
         assert name in YAMLS
     assert "yolov9s.yaml" not in YAMLS and not any("seg" in n or "rtdetr" in n for n in YAMLS)
+    tasks = {task: shipped_yamls(task) for task in ("segment", "pose", "obb")}
+    assert {"yolov8n-seg.yaml", "yolo11n-seg.yaml", "yolo26n-seg.yaml"} <= set(tasks["segment"])
+    assert {"yolo11n-pose.yaml", "yolo26n-pose.yaml"} <= set(tasks["pose"]) and "yolo11n-obb.yaml" in tasks["obb"]
 
 
 @pytest.fixture(scope="module")
