@@ -14,7 +14,7 @@ class ModelLoadError(YoloPruneError):
 
 
 class UnsupportedModelError(YoloPruneError):
-    """The model is not a detector that yolo_prune can prune (classification, segmentation, RT-DETR, ...)."""
+    """The model is not one that yolo_prune can prune (classification, RT-DETR, YOLO-World, YOLOE, ...)."""
 
 
 class TargetUnreachableError(YoloPruneError):

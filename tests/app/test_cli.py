@@ -98,6 +98,10 @@ def corrupt_pt(tmp_path) -> Path:
         (["prune", "yolov8n-cls.yaml", "--ratio", "0.3"], "error: yolov8n-cls.yaml holds a ClassificationModel"),
         (["prune", "rtdetr-l.yaml", "--ratio", "0.3"], "error: rtdetr-l.yaml: unsupported model"),
         (["prune", "yolov8s-worldv2.yaml", "--ratio", "0.3"], "error: yolov8s-worldv2.yaml holds a WorldDetect"),
+        (
+            ["prune", "yolov8n.yaml", "--unstructured", "0.3", "--distill", "--epochs", "1"],
+            "error: --distill is for structured",
+        ),
         (["prune", "yolov8n.yaml", "--ratio", "1.5"], "error: --ratio must be between 0 and 1 (exclusive), got 1.5"),
         (["prune", "yolov8n.yaml", "--ratio", "0.3", "--method", "l7"], "error: unknown method 'l7'"),
         (["prune", "yolov8n.yaml", "--target-macs", "0.001", "--imgsz", "64"], "error: could not reach 0.1%"),

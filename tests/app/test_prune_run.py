@@ -40,8 +40,9 @@ def test_a_run_that_fails_in_a_library_leaves_no_folder_and_the_rerun_works(
     assert sorted(p.name for p in out.iterdir()) == listing
 
 
-def test_an_interrupted_fresh_run_leaves_no_folder(tmp_path, monkeypatch):
+def test_an_interrupted_run_keeps_what_resume_continues_from(tmp_path, monkeypatch):
     out = tmp_path / "run"
+    real = prune_run.prune
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -49,7 +50,32 @@ def test_an_interrupted_fresh_run_leaves_no_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(prune_run, "prune", interrupted)
     with pytest.raises(KeyboardInterrupt):
         prune_run.run_prune("yolov8n.yaml", PruneConfig(ratio=0.3, imgsz=64), out)
-    assert not out.exists()
+    assert (out / "state.json").is_file()  # the CLI tells the user to --resume this folder
+    monkeypatch.setattr(prune_run, "prune", real)
+    report = prune_run.resume_run(out)
+    assert report.after["macs"] < report.before["macs"] and (out / "pruned.pt").is_file()
+
+
+def test_an_out_that_is_a_file_is_one_line_and_writes_nothing(tmp_path):
+    from yolo_prune.errors import ConfigError
+
+    existing = tmp_path / "notes.pt"
+    existing.write_bytes(b"not a folder")
+    with pytest.raises(ConfigError, match=f"^--out {existing}: {existing} is a file, not a folder$"):
+        prune_run.run_prune("yolov8n.yaml", PruneConfig(ratio=0.3, imgsz=64), existing)
+    assert existing.read_bytes() == b"not a folder" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.pt"]
+
+
+def test_the_scanning_default_checks_the_train_split_before_anything(tmp_path, tiny_data, two_class_weights):
+    from yolo_prune.errors import DataError
+
+    val_only = tmp_path / "val-only.yaml"
+    val_only.write_text(tiny_data.read_text().replace("train: images/train", "train: images/missing"))
+    with pytest.raises(DataError, match="the 'train' split is missing"):
+        prune_run.run_prune(
+            two_class_weights, PruneConfig(target_macs=0.5, imgsz=64, data=str(val_only)), tmp_path / "r"
+        )
+    assert not (tmp_path / "r").exists()
 
 
 def test_with_data_the_default_is_sensitivity_and_its_scan_is_reused(

@@ -72,10 +72,6 @@ def _handled(interrupted: Callable[..., str] | None = None):
     return wrap
 
 
-def _echo_json(data: object) -> None:
-    typer.echo(json.dumps(data, default=str))
-
-
 @app.command()
 @_handled(lambda resume=None, out=None, **_: f"continue with: yolo-prune prune --resume {resume or out or 'DIR'}")
 def prune(
@@ -158,6 +154,8 @@ def prune(
     if unstructured is not None:
         if target_macs is not None or ratio is not None:
             raise ConfigError("--unstructured replaces --target-macs/--ratio; give one of them")
+        if distill:
+            raise ConfigError("--distill is for structured pruning, not --unstructured")
         report = run_unstructured(model, unstructured, out, data=data, train=train, imgsz=imgsz, split=split)
         typer.echo(unstructured_text(report))
         return

@@ -50,7 +50,6 @@ TASKS = {
     "obb": DemoTask("yolov8n-obb.yaml", REPO / "weights" / "demo-yolov8n-obb.pt"),
 }
 TASK_ALIASES = {"seg": "segment"}
-BASELINE = TASKS["detect"].baseline
 
 
 @dataclass(frozen=True)

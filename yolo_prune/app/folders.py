@@ -18,8 +18,18 @@ def default_run_dir(model: str, root: str | Path = "runs/prune") -> Path:
     return candidate
 
 
+def check_out_dir(out: Path) -> None:
+    """`out` is a folder, or can become one: a file there, or a parent that is a file, is a one-line error."""
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ConfigError(f"--out {out}: {path} is a file, not a folder")
+            return
+
+
 def refuse_finished(out: Path, marker: str = "report.json") -> None:
-    """A folder holding a finished run is never written into again."""
+    """A folder holding a finished run is never written into again (and `out` must be a folder)."""
+    check_out_dir(out)
     if (out / marker).exists():
         raise ConfigError(f"{out} already holds a finished run; choose another --out")
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from yolo_prune.app import plots
-from yolo_prune.app.folders import default_run_dir, remove_failed
+from yolo_prune.app.folders import check_out_dir, default_run_dir, remove_failed
 from yolo_prune.app.render import METRIC_KEYS
 from yolo_prune.app.sensitivity_run import cached_scan, load_table, save_table
 from yolo_prune.app.state import STATE, RunState, search_of
@@ -112,13 +112,17 @@ def run_prune(
     if (out / STATE).exists():
         raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
     if config.allocation is None:  # the best measured allocation for what was given (see pruning.allocation)
-        chosen = default_allocation(has_data=bool(config.data), has_macs_target=config.target_macs is not None)
+        has_data = bool(config.data or config.sensitivity)
+        chosen = default_allocation(has_data=has_data, has_macs_target=config.target_macs is not None)
         config = replace(config, allocation=chosen)
+    check_out_dir(out)
     LOGGER.info(f"loading {source}")
     original = load_model(source)
     if config.data:
         training = train is not None or sparse_epochs > 0
-        splits = ("train", split) if training else (split,)
+        scans = get_allocation(config.allocation).needs_table and not config.sensitivity
+        uses_train = training or scans or get_criterion(config.method).needs_gradients
+        splits = ("train", split) if uses_train else (split,)
         data = resolve_dataset(config.data, splits=splits)
         check_classes(data, original.names, getattr(original, "kpt_shape", None))
         for name in splits:  # bad images and labels are reported before the run starts
@@ -128,9 +132,13 @@ def run_prune(
     created = not out.exists()
     try:
         return _run(out, state, original)
-    except BaseException:
-        # Whatever stopped a fresh run (bad input found on the way, a library error, Ctrl-C): leave no folder behind,
-        # so the same command can run again, unless fine-tuning already ran, whose last.pt `--resume` continues from.
+    except KeyboardInterrupt:
+        if not (out / STATE).exists():  # nothing to resume yet
+            remove_failed(out, created)
+        raise  # the folder holds what `--resume` continues from, as the CLI says
+    except Exception:
+        # A fresh run that failed (bad input found on the way, a library error) leaves no folder behind, so the same
+        # command can run again, unless fine-tuning already ran, whose last.pt `--resume` continues from.
         remove_failed(out, created, keep="**/weights/last.pt")
         raise
 
@@ -274,6 +282,7 @@ def _sensitivity_table(out: Path, state: RunState, model) -> dict:
         return scan(model, lambda m: detection_loss(m, fixed), imgsz=config.imgsz)
 
     settings = {"metric": "loss", "imgsz": config.imgsz, "batch": config.batch, "batches": config.grad_batches}
+    settings["labels"] = check_split(data, "train", task=task_of(model)).fingerprint  # relabelled data: a new scan
     table, reused = cached_scan(state.sparse_done or state.source, config.data, settings, run_scan)
     if reused:
         LOGGER.info("sensitivity: reusing the scan of the same weights, data and settings (cache)")

@@ -77,7 +77,8 @@ def cache_dir() -> Path:
 
 
 def scan_key(weights: Path, data: str, settings: dict) -> str:
-    """A scan's identity: the weights' bytes, the dataset YAML (its path and text) and the scan settings."""
+    """A scan's identity: the weights' bytes, the dataset YAML (its path and text) and the scan settings (which
+    include the train split's label fingerprint)."""
     digest = hashlib.sha256(weights.read_bytes())
     yaml = Path(data).resolve()
     digest.update(f"{yaml}\n{yaml.read_text(encoding='utf-8')}\n{json.dumps(settings, sort_keys=True)}".encode())

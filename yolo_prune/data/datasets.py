@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yolo_prune.errors import DataError
+from yolo_prune.errors import DataError, first_line
 
 LOGGER = logging.getLogger("yolo_prune")
 
@@ -123,6 +123,7 @@ class SplitReport:
     boxes: int
     backgrounds: int  # usable images without boxes (an empty or missing label file): normal in YOLO datasets
     skipped: dict[str, list[str]] = field(default_factory=dict)  # reason -> files (the label file when it is at fault)
+    fingerprint: str = ""  # Ultralytics' hash of the split's image and label files (changes when any of them does)
 
 
 def check_split(data: dict, split: str, *, task: str = "detect", need_boxes: bool = False) -> SplitReport:
@@ -145,6 +146,7 @@ def check_split(data: dict, split: str, *, task: str = "detect", need_boxes: boo
         boxes=sum(len(lb["cls"]) for lb in labels),
         backgrounds=sum(len(lb["cls"]) == 0 for lb in labels),
         skipped=_skipped(scan["msgs"], Path(data.get("path") or "")),
+        fingerprint=str(scan.get("hash", "")),
     )
     why = ", ".join(
         f"{reason} ({files[0]})" if len(files) == 1 else f"{reason} ({len(files)}, e.g. {files[0]})"
@@ -204,6 +206,8 @@ def _scan(data: dict, split: str, where: str, task: str) -> dict:
         return LabelScan(img_path=data[split], data=data, task=task, augment=False, prefix="").scan
     except FileNotFoundError:  # 'Error loading data from ...': no image files
         raise DataError(f"{where}no images in the '{split}' split ({data[split]})") from None
+    except ValueError as e:  # e.g. a pose scan of a dataset without kpt_shape
+        raise DataError(f"{where}cannot read the '{split}' split as {task} labels ({first_line(e)})") from None
 
 
 def _label_file(image: str) -> str:

@@ -1,6 +1,7 @@
-"""The detection loss of a model on fixed batches: the signal behind Taylor importance and the sensitivity scan.
+"""The training loss of a model on fixed batches: the signal behind Taylor importance and the sensitivity scan.
 
-Ultralytics' `DetectionModel.loss` reads its gains (`box`, `cls`, `dfl`) from `model.args` as a namespace, while
+`detection_loss` is the model's own Ultralytics loss: detection, or segmentation, pose or OBB for those models.
+Ultralytics' `model.loss` reads its gains (`box`, `cls`, `dfl`, `pose`, `kobj`) from `model.args` as a namespace, while
 checkpoints carry a plain dict (or nothing). `detection_loss` lends the model a namespace for the call and puts
 everything back afterwards. BatchNorm stays in eval mode, so measuring never changes the model.
 """
@@ -19,7 +20,7 @@ def _loss_ready(model: nn.Module) -> Iterator[None]:
     from ultralytics.cfg import get_cfg
 
     saved_args = getattr(model, "args", None)
-    gains = {k: v for k, v in dict(saved_args or {}).items() if k in ("box", "cls", "dfl")}
+    gains = {k: v for k, v in dict(saved_args or {}).items() if k in ("box", "cls", "dfl", "pose", "kobj")}
     model.args = get_cfg(overrides=gains)
     model.criterion = None
     try:

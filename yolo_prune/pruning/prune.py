@@ -64,8 +64,8 @@ class PruneResult:
             "base_macs": self.base_macs,
             "macs_fraction": self.macs_fraction,
             "search": {"variable": self.variable, "value": self.value},
-            # `ratio` kept for readers of 0.1.0 reports, where it held the searched value whatever it was
-            **({"ratio": self.value} if self.variable == CHANNEL_RATIO else {}),
+            # `ratio` kept for readers of 0.1.0 reports: the channel ratio, or null when the search varied a MACs budget
+            "ratio": self.value if self.variable == CHANNEL_RATIO else None,
             "method": self.method,
             "allocation": self.allocation,
             "trials": self.trials,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator
 
 import torch
@@ -34,11 +35,12 @@ from ultralytics.nn.modules.head import Detect
 
 from yolo_prune.errors import UnsupportedModelError
 
-# The top-level blocks of every detection model Ultralytics ships, after surgery (tests/pruning/test_architectures.py
-# prunes them all). A model that holds other blocks and stalls torch-pruning is told which ones they are.
+# The top-level blocks of every model Ultralytics ships (detect, segment, pose, OBB), after surgery
+# (tests/pruning/test_architectures.py prunes them all). A model that holds other blocks and stalls torch-pruning is
+# told which ones they are.
 TESTED_BLOCKS = frozenset(
-    "A2C2f AConv Bottleneck C3 C3Ghost C3f Concat Conv ConvTranspose2d Detect ELAN1 GhostConv MaxPool2d SCDown SPP "
-    "SPPELAN SPPF Sequential Upsample ZeroPad2d v10Detect".split()
+    "A2C2f ADown AConv Bottleneck C3 C3Ghost C3f Concat Conv ConvTranspose2d Detect GhostConv MaxPool2d OBB OBB26 Pose "
+    "Pose26 SCDown SPP SPPELAN SPPF Segment Segment26 Sequential Upsample ZeroPad2d v10Detect".split()
 )
 GRAPH_SECONDS = 300  # one trial of yolov3-spp (62 M parameters) takes about 3 s here
 
@@ -185,10 +187,17 @@ def time_limit(model: nn.Module, seconds: float | None = None) -> Iterator[None]
             "a block whose channels it cannot follow is the likely cause"
         )
 
+    outer = signal.getitimer(signal.ITIMER_REAL)[0]  # a timer of the caller's (pytest-timeout, a script's alarm)
+    if outer and outer < seconds:
+        yield  # the caller's timer fires first anyway
+        return
     previous = signal.signal(signal.SIGALRM, stop)
+    start = time.monotonic()
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        if outer:  # give the caller's timer back what it had left
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3))
