@@ -90,7 +90,7 @@ def prune(
         typer.Option(
             "--allocation",
             help=f"How the budget is spread: {', '.join(allocations.names())}. Default: "
-            f"{allocations.DEFAULT_WITH_DATA} with --data and --target-macs (its scan cached), else "
+            f"{allocations.DEFAULT_WITH_DATA} with --target-macs and --data (scan cached) or --sensitivity, else "
             f"{allocations.DEFAULT_WITHOUT_DATA}.",
         ),
     ] = None,
