@@ -89,9 +89,15 @@ def _copy_with_grads(model: nn.Module) -> nn.Module:
 
 
 def _prune_copy(
-    model: nn.Module, value: float, config: PruneConfig, importance: tp.importance.Importance, allocation: Allocation
+    model: nn.Module,
+    value: float,
+    config: PruneConfig,
+    importance: tp.importance.Importance,
+    allocation: Allocation,
+    kept: set[str],
 ) -> nn.Module:
-    """Return a copy of `model` pruned at `value` of the allocation's variable."""
+    """Return a copy of `model` pruned at `value` of the allocation's variable; the modules named in `kept` keep
+    their width."""
     clone = _copy_with_grads(model)
     x = example_input(clone, config.imgsz)
     with time_limit(clone):
@@ -101,7 +107,7 @@ def _prune_copy(
             importance=importance,
             max_pruning_ratio=config.max_layer_ratio,
             round_to=config.round_to,
-            ignored_layers=kept_layers(clone, x),
+            ignored_layers=[m for name, m in clone.named_modules() if name in kept],
             forward_fn=trace_outputs,
             **allocation.pruner_args(value, clone, config.max_layer_ratio),
         )
@@ -142,6 +148,10 @@ def prune(
     for p in work.parameters():
         p.requires_grad_(True)
     rewrites = make_prunable(work).counts
+    # What keeps its width is the same for every trial: traced once here, found in each copy by name.
+    with time_limit(work):
+        layers = set(kept_layers(work, example_input(work, config.imgsz)))
+    kept = {name for name, m in work.named_modules() if m in layers}
     before = measure(work, config.imgsz)
     base = base_macs or before.macs
     if needs_gradients(importance):
@@ -151,7 +161,7 @@ def prune(
         detection_loss(work, gradient_batches(), backward=True)
 
     def candidate_for(value: float) -> nn.Module:
-        return _prune_copy(work, value, config, importance, allocation)
+        return _prune_copy(work, value, config, importance, allocation, kept)
 
     if config.ratio is not None:
         best = candidate_for(config.ratio)
