@@ -26,7 +26,7 @@ from yolo_prune.app.render import METRIC_KEYS
 from yolo_prune.app.sensitivity_run import cached_scan, load_table, save_table
 from yolo_prune.app.state import STATE, RunState, search_of
 from yolo_prune.atomic import write_json
-from yolo_prune.data.datasets import batches, check_classes, check_split, resolve_dataset
+from yolo_prune.data.datasets import batches, check_model, check_split, resolve_dataset
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.allocation import create_allocation, default_allocation, get_allocation
 from yolo_prune.pruning.checkpoint import save_checkpoint
@@ -124,7 +124,7 @@ def run_prune(
         uses_train = training or scans or get_criterion(config.method).needs_gradients
         splits = ("train", split) if uses_train else (split,)
         data = resolve_dataset(config.data, splits=splits)
-        check_classes(data, original.names, getattr(original, "kpt_shape", None))
+        check_model(data, original)
         for name in splits:  # bad images and labels are reported before the run starts
             check_split(data, name, task=task_of(original), need_boxes=training and name == "train")
 
@@ -286,9 +286,7 @@ def _sensitivity_table(out: Path, state: RunState, model) -> dict:
     table, reused = cached_scan(state.sparse_done or state.source, config.data, settings, run_scan)
     if reused:
         LOGGER.info("sensitivity: reusing the scan of the same weights, data and settings (cache)")
-    files = save_table(table, out)
-    new = state.with_sensitivity(files["table"])
-    state.config = new.config
+    state.config = replace(state.config, sensitivity=save_table(table, out)["table"])  # a resume reads it back
     state.save(out)
     return table
 

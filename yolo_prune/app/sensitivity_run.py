@@ -13,7 +13,7 @@ from yolo_prune.app import plots
 from yolo_prune.app.folders import default_run_dir
 from yolo_prune.atomic import write_json
 from yolo_prune.checks import check_fraction
-from yolo_prune.data.datasets import batches, check_classes, resolve_dataset
+from yolo_prune.data.datasets import batches, check_model, resolve_dataset
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.load import load_model, task_of
 from yolo_prune.pruning.objective import detection_loss
@@ -51,7 +51,7 @@ def run_sensitivity(
     out = Path(out_dir) if out_dir is not None else default_run_dir(source, "runs/sensitivity")
     dataset = resolve_dataset(data, splits=("train", "val"))
     model = load_model(source)
-    check_classes(dataset, model.names, getattr(model, "kpt_shape", None))
+    check_model(dataset, model)
     if metric == "loss":
         fixed = list(batches(dataset, "train", imgsz, batch, batches_count, task_of(model)))
 

@@ -7,7 +7,7 @@ have defaults, so older files still load.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from yolo_prune.atomic import write_json
@@ -71,9 +71,6 @@ class RunState:
         except ValueError as e:
             raise ConfigError(f"{path} is not valid JSON ({e})") from None
         return cls.from_dict(data)
-
-    def with_sensitivity(self, table_path: str) -> RunState:
-        return replace(self, config=replace(self.config, sensitivity=table_path))
 
 
 def search_of(prune_info: dict) -> tuple[str, float]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from yolo_prune.app.folders import refuse_finished
 from yolo_prune.atomic import write_json
-from yolo_prune.data.datasets import check_classes, check_split, resolve_dataset
+from yolo_prune.data.datasets import check_model, check_split, resolve_dataset
 from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.cost import measure
 from yolo_prune.pruning.load import load_model, task_of
@@ -29,7 +29,7 @@ def run_train(source: str, data: str, train: FinetuneConfig, out_dir: str | Path
     dataset = resolve_dataset(data, splits=("train", split))
     # a YAML is built with the dataset's classes (and keypoints)
     model = load_model(source, names=dataset["names"], kpt_shape=dataset.get("kpt_shape"))
-    check_classes(dataset, model.names, getattr(model, "kpt_shape", None))
+    check_model(dataset, model)
     check_split(dataset, "train", task=task_of(model), need_boxes=True)
     check_split(dataset, split, task=task_of(model))
     last = out / "train" / "weights" / "last.pt"

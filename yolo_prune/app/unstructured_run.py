@@ -9,7 +9,7 @@ from pathlib import Path
 
 from yolo_prune.app.folders import default_run_dir, refuse_finished
 from yolo_prune.atomic import write_json
-from yolo_prune.data.datasets import check_classes, check_split, resolve_dataset
+from yolo_prune.data.datasets import check_model, check_split, resolve_dataset
 from yolo_prune.deploy.bench import bench
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.checkpoint import save_checkpoint
@@ -44,7 +44,7 @@ def run_unstructured(
     if data:
         splits = ("train", split) if train else (split,)
         dataset = resolve_dataset(data, splits=splits)
-        check_classes(dataset, original.names, getattr(original, "kpt_shape", None))
+        check_model(dataset, original)
         for name in splits:
             check_split(dataset, name, task=task_of(original), need_boxes=train is not None and name == "train")
     sparse = sparsify(original, amount)

@@ -78,6 +78,11 @@ def check_classes(dataset: dict, names: dict | list, kpt_shape: list | tuple | N
     raise DataError(f"the dataset's classes ({', '.join(data)}) are not the model's ({', '.join(model)})")
 
 
+def check_model(dataset: dict, model) -> None:
+    """`check_classes` for a loaded model: its class names and, for a pose model, its keypoints."""
+    check_classes(dataset, model.names, getattr(model, "kpt_shape", None))
+
+
 def loader(
     data: dict, split: str, imgsz: int, batch: int, *, augment: bool = False, workers: int = 0, task: str = "detect"
 ):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from torch import nn
 
-from yolo_prune.data.datasets import check_classes, check_split
+from yolo_prune.data.datasets import check_model, check_split
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.load import task_of
 from yolo_prune.train.trainers import (
@@ -126,7 +126,7 @@ def finetune(
         raise ConfigError(f"{what.get(trainer_class, trainer_class.__name__)} is for detection models, not {task}")
     save_dir = Path(save_dir)
     trainer = trainer_class(overrides={**train_args(config, data, save_dir, teacher, source), "task": task})
-    check_classes(trainer.data, model.names, getattr(model, "kpt_shape", None))
+    check_model(trainer.data, model)
     # Checkpoints loaded from Ultralytics come with every parameter frozen; the trainer would warn about each one and
     # unfreeze it anyway (it freezes the DFL itself).
     for p in model.parameters():
