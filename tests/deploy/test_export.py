@@ -77,6 +77,7 @@ def test_cli_export_json_and_table(tmp_path, weights):
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["results"][0]["file"] == str(out) and payload["results"][0]["parity"]["passed"] is True
+    assert payload["results"][0]["fast_dfl"] is True  # the default
     table = runner.invoke(app, ["export", str(weights("yolov8n.yaml")), "--imgsz", str(IMGSZ), "--out", str(out)])
     assert table.exit_code == 0 and "parity max abs diff" in table.stdout and " yes" in table.stdout
 

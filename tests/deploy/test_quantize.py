@@ -19,14 +19,22 @@ from yolo_prune.deploy.quantize import head_tail_nodes, quantize_int8
 runner = CliRunner()
 
 
-def test_head_tail_is_only_the_head(fp32_onnx):
-    graph = onnx.load(str(fp32_onnx))
-    tail = head_tail_nodes(graph)
-    assert all(name.startswith("/model.22/") for name in tail), tail
-    convs = sorted(n for n in tail if n.endswith("Conv"))
-    assert convs == sorted(
-        [f"/model.22/cv{b}.{i}/cv{b}.{i}.2/Conv" for b in (2, 3) for i in range(3)] + ["/model.22/dfl/conv/Conv"]
+@pytest.mark.parametrize("fast_dfl", [True, False])
+def test_head_tail_is_only_the_head(tmp_path, weights, fp32_onnx, fast_dfl):
+    path = (
+        fp32_onnx
+        if fast_dfl
+        else export_onnx(weights("yolov8n.yaml"), out=tmp_path / "m.onnx", imgsz=IMGSZ, fast_dfl=False).file
     )
+    graph = onnx.load(str(path))
+    tail = head_tail_nodes(graph)
+    kinds = {n.name: n.op_type for n in graph.graph.node}
+    # the exporter leaves the axes of the fast DFL's reductions as Constant nodes outside any module's scope
+    assert all(name.startswith("/model.22/") for name in tail if kinds[name] != "Constant"), tail
+    convs = sorted(n for n in tail if n.endswith("Conv"))
+    dfl_conv = [] if fast_dfl else ["/model.22/dfl/conv/Conv"]  # the fast DFL is a weighted sum, not a conv
+    assert convs == sorted([f"/model.22/cv{b}.{i}/cv{b}.{i}.2/Conv" for b in (2, 3) for i in range(3)] + dfl_conv)
+    assert {n for n in kinds if n.startswith("/model.22/dfl/")} <= set(tail)  # the whole DFL stays in float
     assert "/model.22/cv2.0/cv2.0.1/conv/Conv" not in tail  # the head's inner convs are quantized
 
 

@@ -38,8 +38,12 @@ def run_export(
     data: str | None = None,
     calib: int = 100,
     tolerance: float | None = None,
+    fast_dfl: bool = True,
 ) -> ExportReport:
-    """Export `model` to `fmt` with the parity check; with `int8`, also a static INT8 ONNX calibrated on `data`."""
+    """Export `model` to `fmt` with the parity check; with `int8`, also a static INT8 ONNX calibrated on `data`.
+
+    `fast_dfl` exports the DFL box decoding as a transpose-free softmax (`deploy/head.py`); INT8 quantizes that file.
+    """
     spec = get_format(fmt)
     if int8 and spec.name != "onnx":
         raise ConfigError("--int8 is for --format onnx")
@@ -54,7 +58,9 @@ def run_export(
         files = calibration_files(data=data, calib=calib)  # a bad dataset fails before anything is written
     options = {"dynamic": dynamic, "opset": opset, "simplify": simplify}
     tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
-    results = [export_format(model, spec.name, imgsz, out=out, tolerance=tol, end2end=end2end, **options)]
+    results = [
+        export_format(model, spec.name, imgsz, out=out, tolerance=tol, end2end=end2end, fast_dfl=fast_dfl, **options)
+    ]
     if files is not None:
         results.append(quantize_int8(results[0].file, images=files, calib=calib))
     return ExportReport(str(model), results, files)
