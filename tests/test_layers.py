@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "yolo_prune"
 
 # The foundation: plain modules at the package root that every layer may use (no torch, no Ultralytics).
-FOUNDATION = ("yolo_prune._version", "yolo_prune.errors", "yolo_prune.checks", "yolo_prune.atomic")
+FOUNDATION = ("yolo_prune._version", "yolo_prune.errors", "yolo_prune.checks", "yolo_prune.atomic", "yolo_prune.cache")
 # Rank of each layer; a module may import modules of a lower rank, or of its own layer (the same folder).
 LAYERS = {
     "foundation": 0,

@@ -90,8 +90,8 @@ def test_with_data_the_default_is_sensitivity_and_its_scan_is_reused(
     from yolo_prune.pruning.allocation import default_allocation
 
     assert DEFAULT_WITH_DATA == "sensitivity"
-    assert default_allocation(has_data=False, has_macs_target=True) == "uniform"  # no data: nothing to scan
-    assert default_allocation(has_data=True, has_macs_target=False) == "uniform"  # --ratio is a channel ratio
+    assert default_allocation(has_data=False, has_ratio=False) == "latency"  # no data: widths the runtime likes
+    assert default_allocation(has_data=True, has_ratio=True) == "uniform"  # --ratio is a channel ratio
     config = PruneConfig(target_macs=0.5, imgsz=64, data=str(tiny_data))
     assert config.allocation is None  # the run picks it
 

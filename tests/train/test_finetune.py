@@ -145,3 +145,10 @@ def test_the_device_defaults_to_ultralytics_choice_and_cpu_turns_amp_off(tmp_pat
     assert default["device"] is None and default["amp"] is True  # Ultralytics picks the GPU and checks AMP there
     cpu = train_args(FinetuneConfig(device="cpu"), "d.yaml", tmp_path / "run", None, "m.pt")
     assert cpu["device"] == "cpu" and cpu["amp"] is False
+
+
+def test_the_seed_reaches_ultralytics(tmp_path):
+    from yolo_prune.train.finetune import train_args
+
+    assert train_args(FinetuneConfig(), "d.yaml", tmp_path / "run", None, "m.pt")["seed"] == 0
+    assert train_args(FinetuneConfig(seed=7), "d.yaml", tmp_path / "run", None, "m.pt")["seed"] == 7

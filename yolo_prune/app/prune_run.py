@@ -17,7 +17,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import tempfile
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from yolo_prune.app import plots
@@ -27,7 +29,9 @@ from yolo_prune.app.sensitivity_run import cached_scan, load_table, save_table
 from yolo_prune.app.state import STATE, RunState, search_of
 from yolo_prune.atomic import write_json
 from yolo_prune.data.datasets import batches, check_model, check_split, resolve_dataset
-from yolo_prune.errors import ConfigError
+from yolo_prune.deploy.bench import bench
+from yolo_prune.deploy.latency import check_runtime, get_timer
+from yolo_prune.errors import ConfigError, TargetUnreachableError
 from yolo_prune.pruning.allocation import create_allocation, default_allocation, get_allocation
 from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.config import PruneConfig
@@ -43,6 +47,7 @@ from yolo_prune.train.trainers import SparseDetectionTrainer
 from yolo_prune.train.validate import validate
 
 LOGGER = logging.getLogger("yolo_prune")
+SPEEDUP_RUNS = 30  # interleaved rounds per end-to-end check of a speedup target
 
 
 @dataclass
@@ -93,6 +98,8 @@ def run_prune(
 ) -> PruneReport:
     """Prune `source` as `config` says, optionally fine-tuning (`train`) after each of `steps` steps.
 
+    `config.target_latency` (milliseconds on `config.runtime`, end to end) is met as a speedup: the original is timed
+    first and the target becomes the speedup that reaches it.
     With `config.data`, mAP is measured on `split` before and after (and after every step). `sparse_epochs` trains
     the unpruned model with a group-sparsity regulariser first. Writes the run folder described in the module doc.
     """
@@ -109,15 +116,19 @@ def run_prune(
         raise ConfigError(f"--epochs ({train.epochs}) must be at least --steps ({steps})")
     if sparse_epochs < 0:
         raise ConfigError(f"--sparse-epochs must be 0 or more, got {sparse_epochs}")
+    check_runtime(config.runtime)
     if (out / STATE).exists():
         raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
     if config.allocation is None:  # the best measured allocation for what was given (see pruning.allocation)
         has_data = bool(config.data or config.sensitivity)
-        chosen = default_allocation(has_data=has_data, has_macs_target=config.target_macs is not None)
+        chosen = default_allocation(has_data=has_data, has_ratio=config.ratio is not None)
         config = replace(config, allocation=chosen)
     check_out_dir(out)
     LOGGER.info(f"loading {source}")
     original = load_model(source)
+    if config.target_latency is not None:
+        speedup = _speedup_for(original, config, config.target_latency)
+        config = replace(config, target_latency=None, target_speedup=speedup)
     if config.data:
         training = train is not None or sparse_epochs > 0
         scans = get_allocation(config.allocation).needs_table and not config.sensitivity
@@ -191,7 +202,12 @@ def _run(out: Path, state: RunState, original=None) -> PruneReport:
     if get_allocation(config.allocation).needs_table:
         table = _sensitivity_table(out, state, current)
         config = state.config
-    allocation = create_allocation(config.allocation, table)
+    timer = None
+    allocation = None  # a latency allocation is built by prune() from the timer, on the model it prunes
+    if get_allocation(config.allocation).needs_widths or config.target_speedup is not None:
+        timer = get_timer(config.runtime, config.threads)
+    if not get_allocation(config.allocation).needs_widths:
+        allocation = create_allocation(config.allocation, table)
     targets = step_targets(config.target_macs, steps) if config.target_macs is not None else [None]
     epochs = step_epochs(train.epochs, steps) if train else [0] * steps
     for k in range(len(state.history), steps):
@@ -205,13 +221,7 @@ def _run(out: Path, state: RunState, original=None) -> PruneReport:
         else:
             step_config = replace(config, target_macs=targets[k]) if targets[k] is not None else config
             LOGGER.info(f"step {k + 1}/{steps}: pruning to {_target_text(step_config)} with {config.method}")
-            pruned, result = prune(
-                current,
-                step_config,
-                allocation=allocation,
-                base_macs=base_macs,
-                gradient_batches=_gradient_batches(step_config, task_of(current)),
-            )
+            pruned, result = _prune_step(current, step_config, allocation, base_macs, timer)
             prune_info = result.to_dict()
             # prune.json first: pruned.pt is what marks the step as pruned when a run is resumed
             write_json(step_dir / "prune.json", prune_info)
@@ -235,6 +245,67 @@ def _run(out: Path, state: RunState, original=None) -> PruneReport:
         current = pruned
 
     return _finish(out, state, original, current, base_macs)
+
+
+SPEEDUP_AIM = 0.025  # a speedup target is retried until the measured speedup is within 2.5% (the promise is 5%)
+SPEEDUP_TOLERANCE = 0.05
+SPEEDUP_ROUNDS = 4
+
+
+def _prune_step(current, config: PruneConfig, allocation, base_macs: int, timer):
+    """One prune. A speedup target is met end to end: the latency model's target is corrected by the speedup the
+    exported candidate measures against the exported original (`bench`, interleaved), until they agree."""
+    gradient_batches = _gradient_batches(config, task_of(current))
+    run = partial(prune, current, allocation=allocation, base_macs=base_macs, gradient_batches=gradient_batches)
+    if config.target_speedup is None:
+        return run(config, timer=timer)
+    goal, aim, rounds = config.target_speedup, config.target_speedup, []
+    with tempfile.TemporaryDirectory(prefix="yolo-prune-speedup-") as tmp:
+        original = Path(tmp) / "original.pt"
+        save_checkpoint(current, original)
+        best = None
+        for _ in range(SPEEDUP_ROUNDS):
+            pruned, result = run(replace(config, target_speedup=aim), timer=timer)
+            candidate = save_checkpoint(pruned, Path(tmp) / "candidate.pt")
+            rows = bench([original, candidate], imgsz=config.imgsz, runs=SPEEDUP_RUNS, threads=config.threads)
+            measured = rows[1].speedup
+            rounds.append(
+                {
+                    "aimed": aim,
+                    "measured_speedup": measured,
+                    "original_ms": rows[0].median_ms,
+                    "pruned_ms": rows[1].median_ms,
+                }
+            )
+            LOGGER.info(f"  measured {measured:.2f}x end to end on {config.runtime} (latency model aimed {aim:.2f}x)")
+            if best is None or abs(measured - goal) < abs(best[2] - goal):
+                best = (pruned, result, measured)
+            if abs(measured / goal - 1) <= SPEEDUP_AIM:
+                break
+            aim = aim * goal / measured
+            if aim <= 1.0:
+                break
+    pruned, result, measured = best
+    result.extra["speedup"] = {"target": goal, "measured": measured, "runtime": config.runtime, "rounds": rounds}
+    if abs(measured / goal - 1) > SPEEDUP_TOLERANCE:
+        raise TargetUnreachableError(
+            f"could not reach {goal:.2f}x on {config.runtime}: the closest measured was {measured:.2f}x"
+        )
+    return pruned, result
+
+
+def _speedup_for(original, config: PruneConfig, target_ms: float) -> float:
+    """The speedup that takes `original` to `target_ms` end to end on the config's runtime (timed here)."""
+    with tempfile.TemporaryDirectory(prefix="yolo-prune-latency-") as tmp:
+        weights = save_checkpoint(original, Path(tmp) / "original.pt")
+        ms = bench([weights], imgsz=config.imgsz, runs=SPEEDUP_RUNS, threads=config.threads)[0].median_ms
+    LOGGER.info(f"the original runs in {ms:.2f} ms on {config.runtime} at imgsz {config.imgsz}")
+    if target_ms >= ms:
+        raise ConfigError(
+            f"--target-latency {target_ms:g} ms is not below the original's {ms:.2f} ms on {config.runtime}: "
+            "nothing to prune"
+        )
+    return ms / target_ms
 
 
 def _teacher(out: Path, state: RunState, original) -> str | None:
@@ -292,6 +363,8 @@ def _sensitivity_table(out: Path, state: RunState, model) -> dict:
 
 
 def _target_text(config: PruneConfig) -> str:
+    if config.target_speedup is not None:
+        return f"{config.target_speedup:.2f}x on {config.runtime}"
     return f"{config.target_macs:.1%} MACs" if config.target_macs is not None else f"channel ratio {config.ratio}"
 
 
@@ -303,7 +376,7 @@ def _gradient_batches(config: PruneConfig, task: str):
 
 
 def _prune_summary(info: dict) -> dict:
-    keys = ("search", "ratio", "macs_fraction", "trials", "seconds", "rewrites")
+    keys = ("search", "ratio", "macs_fraction", "trials", "seconds", "rewrites", "latency_model", "speedup")
     return {k: info[k] for k in keys if k in info}
 
 

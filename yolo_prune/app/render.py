@@ -114,6 +114,20 @@ def prune_text(report) -> str:
     parts.append(render_table(COST_HEADERS, cost_rows(data)))
     p = data["prune"]
     variable, value = report.search
+    if p.get("speedup"):
+        s = p["speedup"]
+        rounds = s["rounds"][-1]
+        parts.append(
+            f"speed on {s['runtime']}: {s['measured']:.2f}x end to end (target {s['target']:.2f}x; "
+            f"{rounds['original_ms']:.2f} -> {rounds['pruned_ms']:.2f} ms, exported ONNX timed interleaved, "
+            f"{len(s['rounds'])} round(s))"
+        )
+    elif p.get("latency_model"):
+        lm = p["latency_model"]
+        parts.append(
+            f"latency model on {lm['runtime']}: convs {lm['before_ms']:.2f} -> {lm['after_ms']:.2f} ms "
+            f"({lm['predicted_speedup']:.2f}x predicted; `yolo-prune bench` measures it end to end)"
+        )
     parts.append(
         f"last step: {variable} {value:.3f} found in {len(p['trials'])} trial(s), {p['seconds']:.1f} s; "
         f"wrote {data['files']['weights']} and {data['files']['report']}"

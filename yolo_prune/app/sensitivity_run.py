@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 from yolo_prune._version import __version__
 from yolo_prune.app import plots
 from yolo_prune.app.folders import default_run_dir
 from yolo_prune.atomic import write_json
+from yolo_prune.cache import cache_dir
 from yolo_prune.checks import check_fraction
 from yolo_prune.data.datasets import batches, check_model, resolve_dataset
 from yolo_prune.errors import ConfigError
@@ -67,13 +67,6 @@ def run_sensitivity(
     table.update(model=str(source), data=str(data), metric=metric, batches=batches_count, batch=batch)
     table["files"] = save_table(table, out)
     return table
-
-
-def cache_dir() -> Path:
-    """Where scans are kept for reuse: $YOLO_PRUNE_CACHE, else $XDG_CACHE_HOME/yolo_prune, else ~/.cache/yolo_prune."""
-    if os.environ.get("YOLO_PRUNE_CACHE"):
-        return Path(os.environ["YOLO_PRUNE_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "yolo_prune"
 
 
 def scan_key(weights: Path, data: str, settings: dict) -> str:

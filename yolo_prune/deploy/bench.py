@@ -58,10 +58,12 @@ def bench(
     runs: int = 50,
     warmup: int = 10,
     threads: int | None = None,
+    fast_dfl: bool = True,
 ) -> list[BenchRow]:
     """Time `models` (.pt or .onnx files) interleaved on onnxruntime's CPU provider; one row per model, in order.
 
-    `threads` sets every session's intra-op threads (default: onnxruntime's, one per physical core).
+    `threads` sets every session's intra-op threads (default: onnxruntime's, one per physical core). `fast_dfl` is
+    how .pt files are exported (see `export.export_format`).
     """
     paths = [Path(m) for m in models]
     _check_args(paths, imgsz, runs, warmup, threads)
@@ -69,7 +71,7 @@ def bench(
         onnx_files, costs = [], []
         for i, path in enumerate(paths):
             if path.suffix.lower() == ".pt":
-                onnx_files.append(_export(path, Path(tmp) / f"{i}-{path.stem}.onnx", imgsz))
+                onnx_files.append(_export(path, Path(tmp) / f"{i}-{path.stem}.onnx", imgsz, fast_dfl))
                 costs.append(_torch_cost(path, imgsz))
             else:
                 onnx_files.append(path)
@@ -113,12 +115,12 @@ def _check_args(paths: list[Path], imgsz: int, runs: int, warmup: int, threads: 
         raise ConfigError(f"--threads must be at least 1, got {threads}")
 
 
-def _export(weights: Path, out: Path, imgsz: int) -> Path:
+def _export(weights: Path, out: Path, imgsz: int, fast_dfl: bool = True) -> Path:
     from yolo_prune.deploy.export import export_onnx
 
     LOGGER.info(f"exporting {weights} to ONNX for timing")
     try:
-        return export_onnx(weights, out=out, imgsz=imgsz).file
+        return export_onnx(weights, out=out, imgsz=imgsz, fast_dfl=fast_dfl).file
     except ExportError as e:  # the temporary file it names goes with the temporary folder
         message = str(e).replace(f"; the file is kept at {out}", "; `yolo-prune export` keeps the file to inspect")
         raise ExportError(f"cannot bench {weights}: {message}") from e
@@ -132,7 +134,9 @@ def _torch_cost(weights: Path, imgsz: int) -> tuple[int, int, str]:
     return cost.macs, cost.params, "pytorch"
 
 
-def _session(path: Path, imgsz: int, threads: int | None):
+def session_options(threads: int | None):
+    """onnxruntime CPU session options for timing: `threads` intra-op threads (None: onnxruntime's default), no
+    spinning. The latency model (`deploy.latency`) times its layers with the same options."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -141,6 +145,13 @@ def _session(path: Path, imgsz: int, threads: int | None):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     # Threads that spin after a run would steal the cores from the next model's run in the same round.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def _session(path: Path, imgsz: int, threads: int | None):
+    import onnxruntime as ort
+
+    options = session_options(threads)
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime's own exception types: a corrupt or unsupported file
@@ -185,8 +196,9 @@ def onnx_cost(path: str | Path, imgsz: int) -> tuple[int | None, int | None, str
 
     Shapes come from ONNX shape inference with the input fixed to (1, 3, imgsz, imgsz); weights behind a
     DequantizeLinear (QDQ INT8 files) are followed to their initializers. BatchNorm is folded into the convs in an
-    exported graph, and the DFL's fixed conv is counted, so the figures differ slightly from the PyTorch count of the
-    same model. Returns (None, None, reason) when some shape cannot be inferred.
+    exported graph, and the DFL's fixed conv is counted (in a `--stock-dfl` export; the default export computes it as
+    a weighted sum, see `head.fast_dfl`), so the figures differ slightly from the PyTorch count of the same model.
+    Returns (None, None, reason) when some shape cannot be inferred.
     """
     import onnx
 

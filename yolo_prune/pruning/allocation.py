@@ -7,7 +7,9 @@ decorated with `@register`, plus its test; `PruneConfig`, the CLI's `--allocatio
 - `uniform`: every group loses the same share of its channels;
 - `global`: channels are ranked across all groups by normalised importance (torch-pruning's global pruning);
 - `sensitivity`: per-group shares from a sensitivity scan (see `yolo_prune.pruning.sensitivity`) that save a MACs
-  budget at the least predicted loss (`allocate`).
+  budget at the least predicted loss (`allocate`);
+- `latency`: per-group widths from those the runtime runs fast (`yolo_prune.pruning.latency.width_table`), saving a
+  share of the measured conv latency at the least L2 importance lost (`latency.choose_widths`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from yolo_prune.errors import ConfigError
 
 CHANNEL_RATIO = "channel ratio"
 MACS_BUDGET = "MACs budget"
+LATENCY_BUDGET = "latency budget"
 
 
 class Allocation(ABC):
@@ -31,15 +34,17 @@ class Allocation(ABC):
     summary: ClassVar[str]
     variable: ClassVar[str] = CHANNEL_RATIO  # what the search varies
     needs_table: ClassVar[bool] = False  # built from a sensitivity table
+    needs_widths: ClassVar[bool] = False  # built from a latency width table (`latency.width_table`)
+    rounds_widths: ClassVar[bool] = False  # picks its own widths: torch-pruning's round_to must not round them again
 
     @property
     def linear(self) -> bool:
-        """MACs fall about linearly in a MACs budget, and with the square of the kept width for a channel ratio."""
-        return self.variable == MACS_BUDGET
+        """Costs fall about linearly in a budget, and with the square of the kept width for a channel ratio."""
+        return self.variable != CHANNEL_RATIO
 
     def limit(self, max_layer_ratio: float) -> float:
         """The largest value the search may try."""
-        return 1.0 if self.variable == MACS_BUDGET else max_layer_ratio
+        return 1.0 if self.variable != CHANNEL_RATIO else max_layer_ratio
 
     @abstractmethod
     def pruner_args(self, value: float, model: nn.Module, max_layer_ratio: float) -> dict:
@@ -56,19 +61,21 @@ class Allocation(ABC):
 
 _ALLOCATIONS: dict[str, type[Allocation]] = {}
 
-# The defaults, chosen by measurement (docs/benchmarks.md; yolov8n-bccd at 50% MACs, 30 fine-tune epochs at 384, val
-# mAP50-95): with data to scan, sensitivity allocation reached 0.5985 against uniform's 0.5788 (the unpruned model
-# given the same epochs: 0.597). Without data nothing else has a measured accuracy yet, so uniform stays.
+# The defaults, chosen by measurement (docs/benchmarks.md sections 9 and 10). With data to scan: sensitivity
+# allocation (yolov8n-bccd at 50% MACs, 30 fine-tune epochs at 384: val mAP50-95 0.5985 against uniform's 0.5788; the
+# unpruned model given the same epochs: 0.597). Without data: latency allocation, the only one whose widths follow
+# the runtime (yolov8n-bccd at 50% MACs on onnxruntime: see section 10 against uniform and global). `--ratio` is a
+# channel ratio, which only uniform and global take: uniform then.
 DEFAULT_WITH_DATA = "sensitivity"
-DEFAULT_WITHOUT_DATA = "uniform"
+DEFAULT_WITHOUT_DATA = "latency"
+DEFAULT_FOR_RATIO = "uniform"
 
 
-def default_allocation(*, has_data: bool, has_macs_target: bool) -> str:
+def default_allocation(*, has_data: bool, has_ratio: bool) -> str:
     """The allocation a prune uses when none is named: the best measured one for what the user gave."""
-    chosen = DEFAULT_WITH_DATA if has_data else DEFAULT_WITHOUT_DATA
-    if _ALLOCATIONS[chosen].variable != CHANNEL_RATIO and not has_macs_target:
-        return DEFAULT_WITHOUT_DATA  # a MACs budget needs a MACs target; --ratio is a channel ratio
-    return chosen
+    if has_ratio:
+        return DEFAULT_FOR_RATIO
+    return DEFAULT_WITH_DATA if has_data else DEFAULT_WITHOUT_DATA
 
 
 def register(cls: type[Allocation]) -> type[Allocation]:
@@ -89,9 +96,14 @@ def get_allocation(name: str) -> type[Allocation]:
         raise ConfigError(f"unknown allocation '{name}'; choose one of: {', '.join(_ALLOCATIONS)}") from None
 
 
-def create_allocation(name: str, table: dict | None = None) -> Allocation:
-    """An instance of the allocation `name`; `table` is the sensitivity table for those that need one."""
+def create_allocation(name: str, table: dict | None = None, widths: dict | None = None) -> Allocation:
+    """An instance of the allocation `name`; `table` is the sensitivity table and `widths` the latency width table
+    (`latency.width_table`) for those that need one."""
     cls = get_allocation(name)
+    if cls.needs_widths:
+        if widths is None:
+            raise ConfigError(f"allocation '{name}' needs a latency width table (built by timing the model)")
+        return cls(widths)
     if not cls.needs_table:
         return cls()
     if table is None:
@@ -150,6 +162,41 @@ class Sensitivity(Allocation):
 
     def details(self, value: float) -> dict:
         return {"group_ratios": allocate(self.table, value)}
+
+
+@register
+class Latency(Allocation):
+    name = "latency"
+    summary = "per-group widths the runtime runs fast, saving the most measured ms per unit of L2 importance lost"
+    variable = LATENCY_BUDGET
+    needs_widths = True
+    rounds_widths = True
+
+    def __init__(self, widths: dict):
+        try:
+            widths["groups"], widths["total_ms"]
+        except (KeyError, TypeError) as e:
+            raise ConfigError(f"not a latency width table ({type(e).__name__}: {e})") from None
+        self.widths = widths
+
+    def _chosen(self, value: float) -> dict[str, int]:
+        from yolo_prune.pruning.latency import choose_widths  # loads torch
+
+        return choose_widths(self.widths, value)
+
+    def pruner_args(self, value: float, model: nn.Module, max_layer_ratio: float) -> dict:
+        modules = dict(model.named_modules())
+        channels = {g["group"]: g["channels"] for g in self.widths["groups"]}
+        # torch-pruning keeps int(channels * (1 - ratio)) channels: half a channel of slack lands on `width` exactly
+        ratios = {
+            modules[name]: 1.0 - (width + 0.5) / channels[name]
+            for name, width in self._chosen(value).items()
+            if width < channels[name] and name in modules
+        }
+        return {"pruning_ratio": 0.0, "pruning_ratio_dict": ratios, "global_pruning": False}
+
+    def details(self, value: float) -> dict:
+        return {"runtime": self.widths.get("runtime"), "group_widths": self._chosen(value)}
 
 
 def allocate(table: dict, macs_to_save: float) -> dict[str, float]:

@@ -5,7 +5,8 @@ group by group: every conv, BatchNorm, concat slot and residual that shares a ch
 result is a smaller dense network. What keeps its width is decided in `structure`.
 
 Two strategies are injected: the channel **importance** (a torch-pruning `Importance` object; `importance.py` names
-the built-in ones) and the **allocation** of the budget over groups (`allocation.py`). `--target-macs` is met by
+the built-in ones) and the **allocation** of the budget over groups (`allocation.py`). `--target-macs` (MACs) and
+`--target-speedup` (the latency model's milliseconds, `latency.py`, timed by an injected `LayerTimer`) are met by
 `search`: each trial prunes a fresh copy at one value of the allocation's variable and measures it.
 """
 
@@ -20,10 +21,17 @@ import torch_pruning as tp
 from torch import nn
 
 from yolo_prune.errors import ConfigError, TargetUnreachableError
-from yolo_prune.pruning.allocation import CHANNEL_RATIO, DEFAULT_WITHOUT_DATA, Allocation, create_allocation
+from yolo_prune.pruning.allocation import (
+    CHANNEL_RATIO,
+    DEFAULT_FOR_RATIO,
+    Allocation,
+    create_allocation,
+    get_allocation,
+)
 from yolo_prune.pruning.config import PruneConfig
 from yolo_prune.pruning.cost import ModelCost, conv_widths, example_input, measure
 from yolo_prune.pruning.importance import get_criterion, needs_gradients
+from yolo_prune.pruning.latency import LayerTimer, predict_ms, width_table
 from yolo_prune.pruning.objective import detection_loss
 from yolo_prune.pruning.search import search
 from yolo_prune.pruning.structure import check_outputs, kept_layers, time_limit, trace_outputs
@@ -106,7 +114,7 @@ def _prune_copy(
             x,
             importance=importance,
             max_pruning_ratio=config.max_layer_ratio,
-            round_to=config.round_to,
+            round_to=None if allocation.rounds_widths else config.round_to,
             ignored_layers=[m for name, m in clone.named_modules() if name in kept],
             forward_fn=trace_outputs,
             **allocation.pruner_args(value, clone, config.max_layer_ratio),
@@ -125,23 +133,32 @@ def prune(
     allocation: Allocation | None = None,
     base_macs: int | None = None,
     gradient_batches: Callable[[], Iterable[dict]] | None = None,
+    timer: LayerTimer | None = None,
 ) -> tuple[nn.Module, PruneResult]:
     """Prune `model` as `config` says and return the pruned copy with a `PruneResult`. `model` is not modified.
 
     `importance` (default: the criterion `config.method` names) scores channels; any torch-pruning `Importance`
     works, and one that reads `.grad` (Taylor) gets loss gradients from `gradient_batches`, which yields Ultralytics
     training batches. `allocation` (default: the one `config.allocation` names, or uniform) spreads the budget; a
-    sensitivity allocation is built from its table (`create_allocation("sensitivity", table)`). `base_macs` is what
+    sensitivity allocation is built from its table (`create_allocation("sensitivity", table)`), a latency one from
+    `timer`. `base_macs` is what
     `config.target_macs` is a fraction of (default: this model's MACs; an iterative schedule passes the original's).
+    `timer` times conv shapes on the target runtime (`latency.LayerTimer`): the `latency` allocation and
+    `config.target_speedup` need one, and with one the result records the latency model's prediction.
     """
     start = time.perf_counter()
     method = config.method if importance is None else type(importance).__name__
     if importance is None:
         importance = get_criterion(config.method).factory()
-    if allocation is None:
-        allocation = create_allocation(config.allocation or DEFAULT_WITHOUT_DATA)
-    if config.ratio is not None and allocation.variable != CHANNEL_RATIO:
-        raise ConfigError(f"--allocation {allocation.name} needs --target-macs")
+    if config.target_latency is not None:
+        raise ConfigError("a --target-latency is met by a prune run (yolo_prune.run_prune), which times the original")
+    # An unnamed allocation is uniform here (the API's plain default); a prune run picks the measured best first.
+    name = allocation.name if allocation is not None else config.allocation or DEFAULT_FOR_RATIO
+    if timer is None and (config.target_speedup is not None or get_allocation(name).needs_widths):
+        needs = "--target-speedup" if config.target_speedup is not None else f"--allocation {name}"
+        raise ConfigError(f"{needs} needs a latency timer for the target runtime (prune(..., timer=...))")
+    if config.ratio is not None and get_allocation(name).variable != CHANNEL_RATIO:
+        raise ConfigError(f"--allocation {name} needs --target-macs or --target-speedup")
     work = copy.deepcopy(model).float().eval()
     # Tracing follows autograd: every parameter must require grad (checkpoints from Ultralytics' trainer come frozen).
     frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
@@ -154,6 +171,14 @@ def prune(
     kept = {name for name, m in work.named_modules() if m in layers}
     before = measure(work, config.imgsz)
     base = base_macs or before.macs
+    if allocation is None:
+        widths = None
+        if get_allocation(name).needs_widths:
+            widths = width_table(
+                work, config.imgsz, timer, max_layer_ratio=config.max_layer_ratio, round_to=config.round_to
+            )
+        allocation = create_allocation(name, widths=widths)
+    before_ms = predict_ms(work, config.imgsz, timer) if timer is not None else None
     if needs_gradients(importance):
         if gradient_batches is None:
             raise ConfigError(f"importance {type(importance).__name__} needs loss gradients: pass --data DATA.yaml")
@@ -163,10 +188,37 @@ def prune(
     def candidate_for(value: float) -> nn.Module:
         return _prune_copy(work, value, config, importance, allocation, kept)
 
+    def macs_of(m: nn.Module) -> tuple[ModelCost, dict]:
+        cost = measure(m, config.imgsz)
+        return cost, {"macs": cost.macs, "macs_fraction": cost.macs / base}
+
     if config.ratio is not None:
-        best = candidate_for(config.ratio)
-        best_cost, best_value = measure(best, config.imgsz), config.ratio
-        trials = [{"value": best_value, "macs": best_cost.macs, "macs_fraction": best_cost.macs / base}]
+        best, best_value = candidate_for(config.ratio), config.ratio
+        trials = [{"value": best_value, **macs_of(best)[1]}]
+    elif config.target_speedup is not None:
+        target_ms = before_ms / config.target_speedup
+
+        def ms_of(m: nn.Module) -> tuple[float, dict]:
+            ms = predict_ms(m, config.imgsz, timer)
+            return ms, {"predicted_ms": ms, "predicted_speedup": before_ms / ms, **macs_of(m)[1]}
+
+        found = search(
+            candidate_for,
+            ms_of,
+            target=target_ms,
+            current=before_ms,
+            cap=allocation.limit(config.max_layer_ratio),
+            linear=allocation.linear,
+            tolerance=config.tolerance * before_ms,
+            variable=allocation.variable,
+        )
+        best, best_value, trials = found.model, found.value, found.trials
+        if abs(found.cost - target_ms) > 0.03 * target_ms:
+            raise TargetUnreachableError(
+                f"could not reach a predicted {config.target_speedup:.2f}x speedup on {timer.runtime}: the closest "
+                f"was {before_ms / found.cost:.2f}x (no layer loses more than {config.max_layer_ratio:.0%} of its "
+                f"channels; the head's output convs and attention keep theirs)"
+            )
     else:
         target = int(config.target_macs * base)
         if target >= before.macs:
@@ -174,25 +226,39 @@ def prune(
                 f"the model already has {before.macs / base:.1%} of the base MACs, at or below the target "
                 f"{config.target_macs:.1%}"
             )
+
+        def macs_cost(m: nn.Module) -> tuple[float, dict]:
+            cost, shown = macs_of(m)
+            return cost.macs, shown
+
         found = search(
             candidate_for,
-            lambda m: measure(m, config.imgsz),
+            macs_cost,
             target=target,
-            current_macs=before.macs,
-            base_macs=base,
+            current=before.macs,
             cap=allocation.limit(config.max_layer_ratio),
             linear=allocation.linear,
-            tolerance=config.tolerance,
+            tolerance=config.tolerance * base,
             variable=allocation.variable,
         )
-        best, best_cost, best_value, trials = found.model, found.cost, found.value, found.trials
+        best, best_value, trials = found.model, found.value, found.trials
         # Within 3% of the base MACs, and for small targets within 10% of the target itself.
-        if abs(best_cost.macs - target) > min(0.03 * base, 0.1 * target):
+        if abs(found.cost - target) > min(0.03 * base, 0.1 * target):
             raise TargetUnreachableError(
-                f"could not reach {config.target_macs:.1%} of the MACs: the closest was {best_cost.macs / base:.1%} "
+                f"could not reach {config.target_macs:.1%} of the MACs: the closest was {found.cost / base:.1%} "
                 f"(no layer loses more than {config.max_layer_ratio:.0%} of its channels; the head's output convs "
                 f"and attention keep theirs){allocation.unreachable_hint(config.round_to)}"
             )
+    best_cost = measure(best, config.imgsz)
+    extra = allocation.details(best_value)
+    if timer is not None:
+        after_ms = predict_ms(best, config.imgsz, timer)
+        extra["latency_model"] = {
+            "runtime": timer.runtime,
+            "before_ms": before_ms,
+            "after_ms": after_ms,
+            "predicted_speedup": before_ms / after_ms,
+        }
 
     check_outputs(work, best, example_input(work, config.imgsz))
     for name, p in best.named_parameters():
@@ -210,6 +276,6 @@ def prune(
         rewrites=rewrites,
         seconds=time.perf_counter() - start,
         base_macs=base,
-        extra=allocation.details(best_value),
+        extra=extra,
     )
     return best, result

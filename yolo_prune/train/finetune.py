@@ -35,6 +35,7 @@ class FinetuneConfig:
     distill: bool = False
     distill_weight: float | None = None
     patience: int = 0  # 0 disables early stopping: the epoch budget is the budget
+    seed: int = 0  # Ultralytics' training seed (its default); benchmarks repeat rows with another one
     overrides: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -79,6 +80,7 @@ def train_args(config: FinetuneConfig, data: str, save_dir: Path, teacher: str |
         "device": config.device,
         "workers": config.workers,
         "patience": config.patience,
+        "seed": config.seed,
         "project": str(save_dir.parent.resolve()),
         "name": save_dir.name,
         "exist_ok": True,

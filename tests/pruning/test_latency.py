@@ -1,0 +1,165 @@
+"""The latency model: conv shapes, the learned channel block, block-aligned widths, the greedy choice, and prunes to
+a latency-model target. A fake timer whose cost pads channels to blocks of 16 (as onnxruntime's NCHWc convs do on
+AVX-512) stands in for a runtime, so the expected widths are known."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from conftest import random_v8n
+
+from yolo_prune import PruneConfig, prune
+from yolo_prune.errors import ConfigError, TargetUnreachableError
+from yolo_prune.pruning.cost import conv_widths
+from yolo_prune.pruning.latency import (
+    ConvShape,
+    candidate_widths,
+    choose_widths,
+    conv_shapes,
+    learn_block,
+    predict_ms,
+    width_table,
+)
+from yolo_prune.pruning.surgery import make_prunable
+
+IMGSZ = 64
+
+
+class PaddedTimer:
+    """Milliseconds proportional to the MACs of the conv with both channel counts padded up to `block`."""
+
+    runtime = "fake-padded"
+
+    def __init__(self, block: int = 16):
+        self.block = block
+        self.calls = 0
+
+    def __call__(self, shapes):
+        self.calls += 1
+        for s in shapes:  # what a runtime would refuse
+            assert s.cin % s.groups == 0 and s.cout % s.groups == 0 and min(s.cin, s.cout) >= 1, s
+
+        def pad(c: int) -> int:
+            return math.ceil(c / self.block) * self.block
+
+        return [
+            1e-6 * pad(s.cin) * pad(s.cout) * s.k * s.k * s.h * s.w / (s.stride**2 * max(s.groups, 1)) + 1e-3
+            for s in shapes
+        ]
+
+
+def test_conv_shapes_reads_every_conv_with_its_input_size_and_activation():
+    model = random_v8n()
+    make_prunable(model)
+    shapes = conv_shapes(model, IMGSZ)
+    assert set(shapes) == set(conv_widths(model))
+    first = shapes["model.0.conv"]
+    assert (first.cin, first.cout, first.k, first.stride, first.h, first.w, first.act) == (3, 16, 3, 2, 64, 64, True)
+    assert shapes["model.22.dfl.conv"].act is False  # a bare conv: no SiLU after it
+    assert first.key != shapes["model.1.conv"].key
+
+
+def test_learn_block_finds_the_padding_of_the_curves():
+    def curve(block: int, widths=range(4, 129, 4)) -> dict[int, float]:
+        return {w: float(math.ceil(w / block)) for w in widths}
+
+    assert learn_block([curve(16), curve(16, range(8, 65, 8))]) == 16
+    assert learn_block([curve(8)]) == 8
+    assert learn_block([{w: float(w) for w in range(4, 129, 4)}]) == 1  # every channel costs: no block
+
+
+def test_candidate_widths_follow_round_to_and_the_layer_floor():
+    assert candidate_widths(64, 7, None) == [8, 12, 16, 24, 32, 40, 48, 56, 64]
+    assert candidate_widths(64, 7, 16) == [16, 32, 48, 64]
+    assert candidate_widths(40, 4, 16) == [16, 32, 40]  # the full width stays an option
+
+
+def test_width_table_offers_the_learned_block_and_choose_widths_is_greedy_and_nested():
+    timer = PaddedTimer(16)
+    table = width_table(random_v8n(), IMGSZ, timer)
+    assert table["block"] == 16
+    for group in table["groups"]:
+        widths = [o["width"] for o in group["options"]]
+        assert widths[0] == group["channels"]
+        assert all(w % 16 == 0 for w in widths[1:]), group
+        saved = [o["saved_ms"] for o in group["options"]]
+        assert saved == sorted(saved)  # narrower never saves less
+    small, large = choose_widths(table, 0.2), choose_widths(table, 0.5)
+    assert all(large[g] <= small[g] for g in small)  # a larger budget never keeps what a smaller one removed
+    assert choose_widths(table, 0.0) == {g["group"]: g["channels"] for g in table["groups"]}
+
+
+def test_choose_widths_takes_the_cheapest_importance_per_millisecond():
+    table = {
+        "total_ms": 10.0,
+        "groups": [
+            {"group": "a", "channels": 32, "options": [
+                {"width": 32, "saved_ms": 0.0, "drop": 0.0}, {"width": 16, "saved_ms": 1.0, "drop": 5.0}]},
+            {"group": "b", "channels": 32, "options": [
+                {"width": 32, "saved_ms": 0.0, "drop": 0.0}, {"width": 16, "saved_ms": 1.0, "drop": 1.0}]},
+        ],
+    }  # fmt: skip
+    assert choose_widths(table, 0.05) == {"a": 32, "b": 16}
+    assert choose_widths(table, 0.15) == {"a": 16, "b": 16}
+
+
+def test_latency_allocation_prunes_to_block_multiples_and_reaches_macs_target():
+    model = random_v8n()
+    timer = PaddedTimer(16)
+    pruned, result = prune(model, PruneConfig(target_macs=0.5, allocation="latency", imgsz=IMGSZ), timer=timer)
+    assert result.macs_fraction == pytest.approx(0.5, abs=0.03)
+    before, after = result.widths_before, conv_widths(pruned)
+    changed = {name: w for name, w in after.items() if w != before[name]}
+    assert changed, "nothing was pruned"
+    assert all(w % 16 == 0 for w in changed.values()), changed
+    model_info = result.to_dict()["latency_model"]
+    assert model_info["runtime"] == "fake-padded"
+    assert model_info["predicted_speedup"] > 1.5
+
+
+def test_round_to_replaces_the_learned_block():
+    table = width_table(random_v8n(), IMGSZ, PaddedTimer(16), round_to=8)
+    assert table["block"] == 8
+    assert any(o["width"] % 16 for g in table["groups"] for o in g["options"][1:])
+
+
+def test_target_speedup_lands_on_the_latency_model():
+    model = random_v8n()
+    timer = PaddedTimer(16)
+    config = PruneConfig(target_speedup=1.6, allocation="latency", imgsz=IMGSZ)
+    pruned, result = prune(model, config, timer=timer)
+    predicted = predict_ms(model, IMGSZ, timer) / predict_ms(pruned, IMGSZ, timer)
+    assert predicted == pytest.approx(1.6, rel=0.03)
+    assert result.to_dict()["latency_model"]["predicted_speedup"] == pytest.approx(predicted, rel=0.01)
+    # uniform allocation can be searched to a speedup as well
+    _, uniform = prune(model, PruneConfig(target_speedup=1.6, allocation="uniform", imgsz=IMGSZ), timer=timer)
+    assert uniform.to_dict()["latency_model"]["predicted_speedup"] == pytest.approx(1.6, rel=0.03)
+
+
+def test_latency_bad_inputs():
+    model = random_v8n()
+    with pytest.raises(ConfigError, match="needs a latency timer"):
+        prune(model, PruneConfig(target_speedup=2.0, imgsz=IMGSZ))
+    with pytest.raises(ConfigError, match="needs a latency timer"):
+        prune(model, PruneConfig(target_macs=0.5, allocation="latency", imgsz=IMGSZ))
+    with pytest.raises(ConfigError, match="must be above 1"):
+        PruneConfig(target_speedup=0.8)
+    with pytest.raises(ConfigError, match="exactly one of"):
+        PruneConfig(target_speedup=2.0, target_macs=0.5)
+    with pytest.raises(TargetUnreachableError, match=r"could not reach a predicted 40.00x speedup on fake-padded"):
+        prune(model, PruneConfig(target_speedup=40.0, allocation="latency", imgsz=IMGSZ), timer=PaddedTimer(16))
+
+
+def test_depthwise_convs_keep_valid_shapes():
+    from yolo_prune import load_model
+
+    model = load_model("yolo11n.yaml")  # its head has depthwise convs, which lose inputs with their outputs
+    table = width_table(model, IMGSZ, PaddedTimer(16))
+    assert table["groups"]
+
+
+def test_conv_shape_keeps_depthwise_groups():
+    dw = ConvShape(32, 32, 3, 1, 1, 32, 1, 8, 8, True)
+    assert dw.with_widths(16, 16).groups == 16
+    assert ConvShape(32, 64, 1, 1, 0, 1, 1, 8, 8, False).with_widths(16, 48).groups == 1

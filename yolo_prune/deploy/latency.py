@@ -1,0 +1,173 @@
+"""Timing on a runtime for the latency model: single convs, measured once per machine and cached on disk.
+
+`pruning.latency` models a network's latency as the sum of its convs' and asks a `LayerTimer` what a conv shape
+costs. The timers live here because they need the runtime. `OnnxruntimeTimer` builds a one-conv ONNX graph
+(Conv, then Sigmoid and Mul for SiLU, which onnxruntime fuses as the exported model's convs are fused) for each
+shape and times it with the same session options as `bench`. The figure is the kernels' own time from
+onnxruntime's profiler, without the layout reorders (NCHW to NCHWc and back) that only a lone conv needs: in the
+whole network a block-aligned conv reads and writes the blocked layout directly, and timing the reorders made
+aligned widths look slower than unaligned ones at 20x20. Every figure is cached in
+`cache_dir()/latency/<runtime>-<machine>.json`, keyed by the shape (channels, kernel, stride and input size, so
+one file serves every imgsz): the first prune of a model at a new size times its shapes (seconds), later ones read
+them.
+
+The latency model ranks and predicts; the end-to-end latency of an exported candidate, timed interleaved with the
+original by `bench`, is what confirms a latency target (`app.prune_run`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from yolo_prune.atomic import write_json
+from yolo_prune.cache import cache_dir
+from yolo_prune.errors import ConfigError
+from yolo_prune.pruning.latency import ConvShape
+
+LOGGER = logging.getLogger("yolo_prune")
+
+MIN_RUNS, MAX_RUNS, MIN_MS = 7, 25, 25.0  # per shape: at least 7 timed runs, more until 25 ms were spent
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+class OnnxruntimeTimer:
+    """Times conv shapes on onnxruntime's CPU provider with `threads` intra-op threads (None: its default)."""
+
+    runtime = "onnxruntime-cpu"
+
+    def __init__(self, threads: int | None = None, cache: Path | None = None):
+        import onnxruntime as ort
+
+        if threads is not None and threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        self.threads = threads
+        self.machine = (
+            f"{_cpu_name()}, {os.cpu_count()} cpus, onnxruntime {ort.__version__}, threads {threads or 'default'}"
+        )
+        digest = hashlib.sha256(self.machine.encode()).hexdigest()[:12]
+        self.path = (cache or cache_dir()) / "latency" / f"{self.runtime}-{digest}.json"
+        self._ms: dict[str, float] = {}
+        if self.path.exists():
+            try:
+                self._ms = json.loads(self.path.read_text())["ms"]
+            except (OSError, ValueError, KeyError, TypeError):
+                LOGGER.warning(f"warning: ignoring an unreadable latency cache {self.path}")
+        self.timed = 0  # shapes this timer measured (not read from the cache)
+
+    def __call__(self, shapes: Sequence[ConvShape]) -> list[float]:
+        missing = {s.key: s for s in shapes if s.key not in self._ms}
+        if missing:
+            start = time.perf_counter()
+            for key, shape in missing.items():
+                self._ms[key] = self._time(shape)
+            self.timed += len(missing)
+            LOGGER.info(f"  timed {len(missing)} conv shape(s) in {time.perf_counter() - start:.1f} s")
+            write_json(self.path, {"runtime": self.runtime, "machine": self.machine, "ms": self._ms})
+        return [self._ms[s.key] for s in shapes]
+
+    def _time(self, s: ConvShape) -> float:
+        import onnxruntime as ort
+
+        from yolo_prune.deploy.bench import session_options
+
+        with tempfile.TemporaryDirectory(prefix="yolo-prune-latency-") as tmp:
+            options = session_options(self.threads)
+            options.enable_profiling = True
+            options.profile_file_prefix = str(Path(tmp) / "profile")
+            session = ort.InferenceSession(
+                _conv_graph(s).SerializeToString(), options, providers=["CPUExecutionProvider"]
+            )
+            feed = {"x": np.random.default_rng(0).random((1, s.cin, s.h, s.w), dtype=np.float32)}
+            for _ in range(2):
+                session.run(None, feed)
+            runs, spent = 0, 0.0
+            while runs < MIN_RUNS or (runs < MAX_RUNS and spent < MIN_MS):
+                t0 = time.perf_counter_ns()
+                session.run(None, feed)
+                spent += (time.perf_counter_ns() - t0) / 1e6
+                runs += 1
+            events = json.loads(Path(session.end_profiling()).read_text())
+        return _kernel_ms(events, runs)
+
+
+def _kernel_ms(events: list[dict], runs: int) -> float:
+    """Median per-run kernel time (ms) of the last `runs` runs in an onnxruntime profile, reorders left out."""
+    per_run: list[float] = []
+    current = 0.0
+    for e in events:  # a run's kernel events come first, then its `model_run` event
+        if e.get("cat") == "Node" and e.get("name", "").endswith("_kernel_time"):
+            if not e.get("args", {}).get("op_name", "").startswith("Reorder"):
+                current += e["dur"] / 1000.0
+        elif e.get("cat") == "Session" and e.get("name") == "model_run":
+            per_run.append(current)
+            current = 0.0
+    return float(np.median(per_run[-runs:])) if per_run else 0.0
+
+
+def _conv_graph(s: ConvShape):
+    """A one-conv ONNX model of shape `s` with random weights (plus SiLU as Sigmoid and Mul when `s.act`)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = numpy_helper.from_array(rng.random((s.cout, s.cin // s.groups, s.k, s.k), dtype=np.float32), "W")
+    bias = numpy_helper.from_array(rng.random(s.cout, dtype=np.float32), "B")
+    nodes = [
+        helper.make_node(
+            "Conv",
+            ["x", "W", "B"],
+            ["y"],
+            kernel_shape=[s.k, s.k],
+            strides=[s.stride, s.stride],
+            pads=[s.pad] * 4,
+            group=s.groups,
+            dilations=[s.dilation, s.dilation],
+        )
+    ]
+    out = "y"
+    if s.act:
+        nodes += [helper.make_node("Sigmoid", ["y"], ["g"]), helper.make_node("Mul", ["y", "g"], ["z"])]
+        out = "z"
+    ho = (s.h + 2 * s.pad - s.dilation * (s.k - 1) - 1) // s.stride + 1
+    wo = (s.w + 2 * s.pad - s.dilation * (s.k - 1) - 1) // s.stride + 1
+    graph = helper.make_graph(
+        nodes,
+        "conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, s.cin, s.h, s.w])],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, s.cout, ho, wo])],
+        [weight, bias],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+RUNTIMES = {OnnxruntimeTimer.runtime: OnnxruntimeTimer}
+
+
+def check_runtime(runtime: str) -> None:
+    """Unknown runtime names fail listing the valid ones."""
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
+
+
+def get_timer(runtime: str, threads: int | None = None) -> OnnxruntimeTimer:
+    """The layer timer for `runtime` (see `RUNTIMES`)."""
+    check_runtime(runtime)
+    return RUNTIMES[runtime](threads=threads)

@@ -1,0 +1,313 @@
+"""The latency model: what each conv of a network costs on one runtime, and which widths that runtime runs fast.
+
+A network's latency is modelled as the sum of its conv layers' latencies (each conv with its activation, timed alone
+at its own input size), as in NetAdapt's layer lookup table (Yang et al., ECCV 2018) and HALP's latency-aware
+allocation (Shen et al., NeurIPS 2022). Timing is not done here: a `LayerTimer` (the deployment layer has one per
+runtime, e.g. `deploy.latency.OnnxruntimeTimer`) is passed in and answers "milliseconds for these conv shapes",
+caching what it measured.
+
+`width_table` is what the `latency` allocation (`allocation.py`) spends its budget with. It times every prunable
+dependency group's convs at candidate widths (4, 8, 12, 16, then every 8) and learns from those curves the
+runtime's **channel block**: the largest block whose multiples run at least as fast as the widths between them in
+most groups (`learn_block`). onnxruntime's NCHWc convs on AVX-512 pad channels to blocks of 16, and the curves say
+so: 24 channels cost what 32 do. Nothing is hard-coded; a runtime with blocks of 8 gets 8. Each group's options are
+then the multiples of that block (rounding a target width to the *nearest* one, not always down), each with the
+milliseconds it saves and the L2 importance it loses (torch-pruning's group magnitude, normalised by the group's
+mean so that importance compares across groups, as in global pruning).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from yolo_prune.pruning.cost import example_input
+
+LOGGER = logging.getLogger("yolo_prune")
+
+BLOCKS = (4, 8, 16)  # channel blocks `learn_block` considers (16 floats: one AVX-512 register; 8: AVX2, FP16 cores)
+SLACK = 0.03  # a width "runs as fast" as another when it is at most 3% slower (timing noise of single convs)
+AGREEMENT = 0.6  # the share of in-between widths a block's multiples must match or beat
+# Where the runtime shows no gain (a small image, flat timings), the greedy still needs an order that meets a MACs
+# target: each option's saving counts its share of the MACs as well, at this weight against its share of the time.
+MACS_WEIGHT = 0.1
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """One conv as the runtime sees it: channels, kernel, stride, padding, groups, input size, SiLU after it."""
+
+    cin: int
+    cout: int
+    k: int
+    stride: int
+    pad: int
+    groups: int
+    dilation: int
+    h: int
+    w: int
+    act: bool
+
+    @property
+    def key(self) -> str:
+        """A stable text key (the timers' cache keys)."""
+        return "x".join(str(int(v)) for v in asdict(self).values())
+
+    @property
+    def macs(self) -> int:
+        ho = (self.h + 2 * self.pad - self.dilation * (self.k - 1) - 1) // self.stride + 1
+        wo = (self.w + 2 * self.pad - self.dilation * (self.k - 1) - 1) // self.stride + 1
+        return self.cin // self.groups * self.cout * self.k * self.k * ho * wo
+
+    def with_widths(self, cin: int, cout: int) -> ConvShape:
+        groups = cin if self.groups > 1 else 1  # depthwise stays depthwise
+        return ConvShape(cin, cout, self.k, self.stride, self.pad, groups, self.dilation, self.h, self.w, self.act)
+
+
+class LayerTimer(Protocol):
+    """Times single convs on one runtime. `runtime` names it (and, with `machine`, its cache)."""
+
+    runtime: str
+
+    def __call__(self, shapes: Sequence[ConvShape]) -> list[float]:
+        """Milliseconds per inference of each shape, batch 1."""
+
+
+def _square(v) -> int:
+    return int(v[0]) if isinstance(v, tuple) else int(v)
+
+
+def conv_shapes(model: nn.Module, imgsz: int) -> dict[str, ConvShape]:
+    """Every conv of `model` by module name, with its input size for one `imgsz` image.
+
+    A conv counts as followed by SiLU when it is the `conv` of an Ultralytics `Conv` block whose `act` is SiLU (the
+    exporter writes that pair as Conv, Sigmoid, Mul and onnxruntime fuses it).
+    """
+    modules = dict(model.named_modules())
+    shapes: dict[str, ConvShape] = {}
+    hooks = []
+    for name, m in modules.items():
+        if not isinstance(m, nn.Conv2d):
+            continue
+        parent = modules.get(name.rpartition(".")[0])
+        act = getattr(parent, "conv", None) is m and isinstance(getattr(parent, "act", None), nn.SiLU)
+
+        def hook(mod, inputs, _out, name=name, act=act):
+            x = inputs[0]
+            shapes[name] = ConvShape(
+                mod.in_channels,
+                mod.out_channels,
+                _square(mod.kernel_size),
+                _square(mod.stride),
+                _square(mod.padding) if not isinstance(mod.padding, str) else _square(mod.kernel_size) // 2,
+                mod.groups,
+                _square(mod.dilation),
+                int(x.shape[2]),
+                int(x.shape[3]),
+                act,
+            )
+
+        hooks.append(m.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model.eval()(example_input(model, imgsz))
+    finally:
+        for h in hooks:
+            h.remove()
+    return shapes
+
+
+def predict_ms(model: nn.Module, imgsz: int, timer: LayerTimer) -> float:
+    """The model's conv latency in milliseconds: the sum of its convs' timed latencies."""
+    shapes = list(conv_shapes(model, imgsz).values())
+    return float(sum(timer(shapes)))
+
+
+def candidate_widths(channels: int, min_width: int, round_to: int | None) -> list[int]:
+    """Widths to time for a group of `channels`: 4, 8, 12, 16, then every multiple of 8 (multiples of `round_to`
+    when given), from `min_width` up, and the full width."""
+    if round_to:
+        widths = range(round_to, channels, round_to)
+    else:
+        widths = [*range(4, 16, 4), *range(16, channels, 8)]
+    return sorted({w for w in widths if min_width <= w < channels} | {channels})
+
+
+def learn_block(curves: Sequence[dict[int, float]]) -> int:
+    """The runtime's channel block from measured width -> ms curves: the largest of `BLOCKS` such that, for at
+    least `AGREEMENT` of the widths that are not its multiples, the next wider multiple runs as fast (within
+    `SLACK`). 1 when no block qualifies (every width as good as any other)."""
+    best = 1
+    for block in BLOCKS:
+        matched = total = 0
+        for times in curves:
+            for w, t in times.items():
+                if w % block == 0:
+                    continue
+                wider = [u for u in times if u > w and u % block == 0]
+                if not wider:
+                    continue
+                total += 1
+                matched += times[min(wider)] <= t * (1 + SLACK)
+        if total and matched / total >= AGREEMENT:
+            best = block
+    return best
+
+
+def _options(
+    times: dict[int, float], macs: dict[int, int], channels: int, block: int, scores: list[float]
+) -> list[dict]:
+    """The group's widths (full width, then the multiples of `block` below it, narrowest last) with the ms and MACs
+    each saves (ms made non-decreasing: a narrower width never saves less) and the importance it loses."""
+    widths = [channels, *sorted((w for w in times if w % block == 0 and w < channels), reverse=True)]
+    options, saved = [], 0.0
+    for w in widths:
+        saved = max(saved, times[channels] - times[w])
+        options.append(
+            {
+                "width": w,
+                "ratio": 1.0 - w / channels,
+                "saved_ms": saved,
+                "saved_macs": macs[channels] - macs[w],
+                "drop": float(sum(scores[: channels - w])),
+            }
+        )
+    return options
+
+
+def _touched_convs(DG: tp.DependencyGraph, group, names: dict[nn.Module, str]) -> dict[str, tuple[str, float]]:
+    """Convs whose width the group sets: name -> ("out" or "in", share of the group's channels they carry)."""
+    channels = len(group[0].idxs)
+    touched: dict[str, tuple[str, float]] = {}
+    for dep, idxs in group:
+        m = dep.target.module
+        if not isinstance(m, nn.Conv2d) or m not in names:
+            continue
+        if DG.is_out_channel_pruning_fn(dep.handler):
+            kind = "out"
+        elif DG.is_in_channel_pruning_fn(dep.handler) and m.groups == 1:
+            kind = "in"
+        else:
+            continue  # a depthwise conv's input follows its output
+        previous = touched.get(names[m])
+        share = len(idxs) / channels + (previous[1] if previous and previous[0] == kind else 0.0)
+        touched[names[m]] = (kind, share)
+    return touched
+
+
+def width_table(
+    model: nn.Module,
+    imgsz: int,
+    timer: LayerTimer,
+    *,
+    max_layer_ratio: float = 0.9,
+    round_to: int | None = None,
+) -> dict:
+    """Time every prunable group of `model` at its candidate widths; return each group's block-aligned widths with
+    what they save and lose.
+
+    Returns {"runtime", "imgsz", "total_ms" (all convs), "block" (learned, or `round_to` when given), "seconds",
+    "groups": [{"group", "channels", "options": [{"width", "ratio", "saved_ms", "drop"}, ...] (full width first)}]}.
+    Each group is timed with every other group at full width; savings are taken as additive, as the MACs are by the
+    sensitivity allocation. `model` is not modified.
+    """
+    from yolo_prune.pruning.sensitivity import build_groups  # the same groups the sensitivity scan names
+    from yolo_prune.pruning.surgery import make_prunable
+
+    start = time.perf_counter()
+    work = copy.deepcopy(model).float().eval()
+    make_prunable(work)
+    shapes = conv_shapes(work, imgsz)
+    DG, groups = build_groups(work, imgsz)
+    names = {m: n for n, m in work.named_modules()}
+    importance = tp.importance.GroupMagnitudeImportance(p=2)
+
+    plans = []  # (group name, channels, sorted importance, {width: [shapes]})
+    wanted: dict[str, ConvShape] = {s.key: s for s in shapes.values()}
+    for info, group in groups:
+        scores = importance(group)
+        if scores is None or len(scores) != info.channels:
+            continue
+        touched = _touched_convs(DG, group, names)
+        if not touched:
+            continue
+        min_width = max(1, info.channels - int(info.channels * max_layer_ratio))
+        per_width: dict[int, list[ConvShape]] = {}
+        for width in candidate_widths(info.channels, min_width, round_to):
+            removed = info.channels - width
+            variants = []
+            for conv, (kind, share) in touched.items():
+                s = shapes[conv]
+                cut = round(removed * share)
+                if kind == "in":
+                    variants.append(s.with_widths(s.cin - cut, s.cout))
+                elif s.groups > 1:  # depthwise: its input channels go with its outputs
+                    variants.append(s.with_widths(s.cin - cut, s.cout - cut))
+                else:
+                    variants.append(s.with_widths(s.cin, s.cout - cut))
+            per_width[width] = variants
+            wanted.update({v.key: v for v in variants})
+        plans.append((info.name, info.channels, torch.sort(scores.float()).values.tolist(), per_width))
+
+    keys = list(wanted)
+    LOGGER.info(f"latency model: {len(keys)} conv shapes on {timer.runtime} (timing those not in the cache)")
+    ms = dict(zip(keys, timer([wanted[k] for k in keys])))
+    curves = [{w: sum(ms[v.key] for v in variants) for w, variants in per_width.items()} for *_, per_width in plans]
+    block = round_to or learn_block(curves)
+    rows = []
+    for (name, channels, scores, per_width), times in zip(plans, curves):
+        macs = {w: sum(v.macs for v in variants) for w, variants in per_width.items()}
+        rows.append({"group": name, "channels": channels, "options": _options(times, macs, channels, block, scores)})
+    return {
+        "runtime": timer.runtime,
+        "imgsz": imgsz,
+        "total_ms": float(sum(ms[s.key] for s in shapes.values())),
+        "total_macs": sum(s.macs for s in shapes.values()),
+        "block": block,
+        "round_to": round_to,
+        "seconds": time.perf_counter() - start,
+        "groups": rows,
+    }
+
+
+def choose_widths(table: dict, share_to_save: float) -> dict[str, int]:
+    """The width of every group saving at least `share_to_save` of the table's conv latency at the least importance
+    lost: greedy by importance lost per millisecond saved, one block down at a time (HALP's knapsack, greedy). A
+    saving also counts `MACS_WEIGHT` times its share of the MACs, so flat timings still order the steps.
+
+    The same sequence of steps is taken for every budget, cut where the budget is met, so a larger budget never
+    keeps a channel a smaller one removed. Returns group name -> width (full width for groups left alone).
+    """
+    position = {g["group"]: 0 for g in table["groups"]}
+    by_name = {g["group"]: g["options"] for g in table["groups"]}
+    total_ms, total_macs = table["total_ms"], table.get("total_macs") or 1
+
+    def saving(option: dict) -> float:  # share of the time, and a little of the MACs (see MACS_WEIGHT)
+        return option["saved_ms"] / total_ms + MACS_WEIGHT * option.get("saved_macs", 0) / total_macs
+
+    saved = 0.0
+    while saved < share_to_save:
+        best, best_rate, best_gain = None, None, 0.0
+        for name, i in position.items():
+            options = by_name[name]
+            if i + 1 >= len(options):
+                continue
+            gain = saving(options[i + 1]) - saving(options[i])
+            if gain <= 0:
+                continue
+            rate = max(options[i + 1]["drop"] - options[i]["drop"], 0.0) / gain
+            if best_rate is None or rate < best_rate:
+                best, best_rate, best_gain = name, rate, gain
+        if best is None:
+            break  # every group is at its narrowest option
+        position[best] += 1
+        saved += best_gain
+    return {name: by_name[name][i]["width"] for name, i in position.items()}
