@@ -6,8 +6,9 @@
 Each row prunes one checkpoint of ../shared/weights with `yolo-prune prune` in a subprocess (default options, so
 the recipe measured is the one a user gets), then times the original and the pruned model with `yolo-prune bench`
 (exported ONNX, onnxruntime CPU, interleaved) at every size and thread count. Targets: 50% and 33% of the MACs,
-1.5x and 2x speedup. Comparison rows at 50% MACs: `--allocation uniform` (0.1.0's default) and
-`--allocation global --round-to 16` (the best hand-set recipe before the latency model).
+1.5x and 2x speedup. Comparison rows at 50% MACs: `--allocation latency` (the most latency-driven allocation),
+`--allocation uniform` (0.1.0's default) and `--allocation global --round-to 16` (the best hand-set recipe before the
+latency model).
 
 Rows are cached in OUT/rows.json (a pruned model in OUT/<model>-<target>/ is reused), so an interrupted run
 continues where it stopped. Run it on an idle machine: the timings are the point. Prints a markdown table with the
@@ -32,10 +33,11 @@ TARGETS = {
     "macs-0.33": ["--target-macs", "0.33"],
     "speedup-1.5": ["--target-speedup", "1.5"],
     "speedup-2": ["--target-speedup", "2"],
+    "latency-0.5": ["--target-macs", "0.5", "--allocation", "latency"],
     "uniform-0.5": ["--target-macs", "0.5", "--allocation", "uniform"],
     "global16-0.5": ["--target-macs", "0.5", "--allocation", "global", "--round-to", "16"],
 }
-COMPARISONS = ("uniform-0.5", "global16-0.5")
+COMPARISONS = ("latency-0.5", "uniform-0.5", "global16-0.5")
 CLI = [sys.executable, "-m", "yolo_prune.app.cli"]
 
 

@@ -23,6 +23,12 @@ def check_fraction(name: str, value: float | None) -> None:
         raise ConfigError(f"{name} must be between 0 and 1 (exclusive), got {value}")
 
 
+def check_threads(threads: int | None) -> None:
+    """A runtime thread count (when given) is at least 1."""
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+
+
 def describe_suffixes(suffixes: Sequence[str]) -> str:
     names = {".pt": "a .pt checkpoint", ".onnx": "an .onnx file", ".yaml": "a model .yaml", ".yml": "a model .yaml"}
     kinds = list(dict.fromkeys(names.get(s, f"a {s} file") for s in suffixes))

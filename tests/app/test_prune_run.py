@@ -105,3 +105,80 @@ def test_with_data_the_default_is_sensitivity_and_its_scan_is_reused(
     assert first.config["allocation"] == "sensitivity"  # recorded, so a resume prunes the same way
     assert first.prune["group_ratios"] == second.prune["group_ratios"]
     assert (tmp_path / "b" / "sensitivity.json").is_file()  # each run folder still holds the table it used
+
+
+class _ModelledBench:
+    """Stands in for `bench`: each checkpoint's latency is the fake timer's prediction, the pruned one's times
+    `error` (the latency model's systematic error that correction rounds remove), both plus `overhead` times the
+    original's (fixed costs that no pruning removes, which cap the speedup below 1 + 1 / overhead)."""
+
+    def __init__(self, timer, imgsz: int, error: float = 1.0, overhead: float = 0.0):
+        self.timer, self.imgsz, self.error, self.overhead, self.calls = timer, imgsz, error, overhead, 0
+
+    def __call__(self, paths, imgsz, runs, threads):
+        from types import SimpleNamespace
+
+        from yolo_prune.pruning.latency import predict_ms
+        from yolo_prune.pruning.load import load_model
+
+        self.calls += 1
+        ms = [predict_ms(load_model(p), self.imgsz, self.timer) for p in paths]
+        ms[1:] = [m * self.error for m in ms[1:]]
+        ms = [m + self.overhead * ms[0] for m in ms]
+        return [SimpleNamespace(median_ms=m, speedup=ms[0] / m) for m in ms]
+
+
+def test_a_speedup_target_is_corrected_by_what_is_measured(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from conftest import PaddedTimer
+
+    timer = PaddedTimer(16)
+    fake = _ModelledBench(timer, 64, error=1.15)  # the pruned model runs 15% slower than the model predicts
+    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: timer)
+    monkeypatch.setattr(prune_run, "bench", fake)
+    monkeypatch.setattr(prune_run, "export_onnx", lambda weights, imgsz: SimpleNamespace(file=weights))
+    out = tmp_path / "run"
+    report = prune_run.run_prune("yolov8n.yaml", PruneConfig(target_speedup=1.6, imgsz=64), out)
+    speedup = report.prune["speedup"]
+    assert speedup["measured"] == pytest.approx(1.6, rel=prune_run.SPEEDUP_AIM)
+    assert len(speedup["rounds"]) >= 2 and fake.calls == len(speedup["rounds"])
+    first = speedup["rounds"][0]
+    assert first["aimed"] == 1.6 and first["measured"] == pytest.approx(1.6 / 1.15, rel=0.05)
+    assert speedup["rounds"][1]["aimed"] > 1.6  # aimed higher to make up for the model's optimism
+    assert report.prune["allocation"] == "latency"
+
+
+def test_a_speedup_the_runtime_never_reaches_is_one_error_and_no_folder(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from conftest import PaddedTimer
+
+    timer = PaddedTimer(16)
+    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: timer)
+    monkeypatch.setattr(prune_run, "bench", _ModelledBench(timer, 64, overhead=1.0))  # fixed costs: under 2x
+    monkeypatch.setattr(prune_run, "export_onnx", lambda weights, imgsz: SimpleNamespace(file=weights))
+    out = tmp_path / "run"
+    with pytest.raises(prune_run.TargetUnreachableError, match=r"could not reach 2.50x on onnxruntime-cpu: the clos"):
+        prune_run.run_prune("yolov8n.yaml", PruneConfig(target_speedup=2.5, imgsz=64), out)
+    assert not out.exists()
+
+
+def test_a_latency_target_becomes_the_speedup_that_reaches_it(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from conftest import PaddedTimer
+
+    from yolo_prune.pruning.latency import predict_ms
+    from yolo_prune.pruning.load import load_model
+
+    timer = PaddedTimer(16)
+    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: timer)
+    monkeypatch.setattr(prune_run, "bench", _ModelledBench(timer, 64))
+    monkeypatch.setattr(prune_run, "export_onnx", lambda weights, imgsz: SimpleNamespace(file=weights))
+    original_ms = predict_ms(load_model("yolov8n.yaml"), 64, timer)
+    config = PruneConfig(target_latency=original_ms / 1.5, imgsz=64)
+    report = prune_run.run_prune("yolov8n.yaml", config, tmp_path / "run")
+    speedup = report.prune["speedup"]
+    assert speedup["target"] == pytest.approx(1.5)
+    assert speedup["pruned_ms"] == pytest.approx(original_ms / 1.5, rel=prune_run.SPEEDUP_AIM)

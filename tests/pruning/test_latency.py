@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from conftest import random_v8n
+from conftest import PaddedTimer, random_v8n
 
 from yolo_prune import PruneConfig, prune
 from yolo_prune.errors import ConfigError, TargetUnreachableError
@@ -24,29 +24,6 @@ from yolo_prune.pruning.latency import (
 from yolo_prune.pruning.surgery import make_prunable
 
 IMGSZ = 64
-
-
-class PaddedTimer:
-    """Milliseconds proportional to the MACs of the conv with both channel counts padded up to `block`."""
-
-    runtime = "fake-padded"
-
-    def __init__(self, block: int = 16):
-        self.block = block
-        self.calls = 0
-
-    def __call__(self, shapes):
-        self.calls += 1
-        for s in shapes:  # what a runtime would refuse
-            assert s.cin % s.groups == 0 and s.cout % s.groups == 0 and min(s.cin, s.cout) >= 1, s
-
-        def pad(c: int) -> int:
-            return math.ceil(c / self.block) * self.block
-
-        return [
-            1e-6 * pad(s.cin) * pad(s.cout) * s.k * s.k * s.h * s.w / (s.stride**2 * max(s.groups, 1)) + 1e-3
-            for s in shapes
-        ]
 
 
 def test_conv_shapes_reads_every_conv_with_its_input_size_and_activation():
@@ -100,8 +77,9 @@ def test_choose_widths_takes_the_cheapest_importance_per_millisecond():
                 {"width": 32, "saved_ms": 0.0, "drop": 0.0}, {"width": 16, "saved_ms": 1.0, "drop": 1.0}]},
         ],
     }  # fmt: skip
-    assert choose_widths(table, 0.05) == {"a": 32, "b": 16}
-    assert choose_widths(table, 0.15) == {"a": 16, "b": 16}
+    assert choose_widths(table, 0.25) == {"a": 32, "b": 16}  # a quarter of the 0.2 on offer: b's step first
+    assert choose_widths(table, 0.75) == {"a": 16, "b": 16}
+    assert choose_widths(table, 1.0) == {"a": 16, "b": 16}  # 1: everything the table offers
 
 
 def test_latency_allocation_prunes_to_block_multiples_and_reaches_macs_target():
@@ -155,11 +133,58 @@ def test_depthwise_convs_keep_valid_shapes():
     from yolo_prune import load_model
 
     model = load_model("yolo11n.yaml")  # its head has depthwise convs, which lose inputs with their outputs
-    table = width_table(model, IMGSZ, PaddedTimer(16))
-    assert table["groups"]
+    timer = PaddedTimer(16)  # refuses a shape whose channels its groups do not divide
+    width_table(model, IMGSZ, timer)
+    make_prunable(model)
+    original = {s.groups for s in conv_shapes(model, IMGSZ).values() if s.groups > 1}
+    assert original, "yolo11n's head should have depthwise convs"
+    assert {s.groups for s in timer.seen if s.groups > 1} - original, "no narrower depthwise conv was timed"
 
 
 def test_conv_shape_keeps_depthwise_groups():
     dw = ConvShape(32, 32, 3, 1, 1, 32, 1, 8, 8, True)
     assert dw.with_widths(16, 16).groups == 16
     assert ConvShape(32, 64, 1, 1, 0, 1, 1, 8, 8, False).with_widths(16, 48).groups == 1
+
+
+def test_choose_widths_weighs_loss_per_millisecond_or_per_channel():
+    def option(width: int, saved_ms: float, drop: float) -> dict:
+        return {"width": width, "saved_ms": saved_ms, "drop": drop}
+
+    table = {
+        "total_ms": 10.0,
+        "groups": [
+            {"group": "slow", "channels": 32, "options": [option(32, 0.0, 0.0), option(16, 3.0, 5.0)]},
+            {"group": "cheap", "channels": 32, "options": [option(32, 0.0, 0.0), option(16, 0.1, 1.0)]},
+        ],
+    }
+    # one step's worth of budget: per millisecond (a scanned loss), the step that saves 3 ms for a loss of 5 ...
+    assert choose_widths(table, 0.5, per="ms") == {"slow": 16, "cheap": 32}
+    # ... per channel (L2 importance, no data), the step that loses the least per channel
+    assert choose_widths(table, 0.01, per="channel") == {"slow": 32, "cheap": 16}
+
+
+def test_with_data_the_latency_allocation_weighs_the_scanned_drop():
+    from yolo_prune.pruning.allocation import create_allocation, with_scanned_drops
+
+    widths = {
+        "total_ms": 10.0,
+        "groups": [
+            {"group": "a", "channels": 64, "options": [
+                {"width": 64, "ratio": 0.0, "saved_ms": 0.0, "drop": 0.0},
+                {"width": 48, "ratio": 0.25, "saved_ms": 1.0, "drop": 9.0},
+                {"width": 16, "ratio": 0.75, "saved_ms": 3.0, "drop": 40.0}]},
+            {"group": "unscanned", "channels": 32, "options": [
+                {"width": 32, "ratio": 0.0, "saved_ms": 0.0, "drop": 0.0},
+                {"width": 16, "ratio": 0.5, "saved_ms": 1.0, "drop": 3.0}]},
+        ],
+    }  # fmt: skip
+    table = {"ratios": [0.5, 1.0], "groups": [{"group": "a", "drop": {"0.5": 0.2, "1.0": -1.0}}]}
+    scanned = with_scanned_drops(widths, table)
+    drops = [o["drop"] for o in scanned["groups"][0]["options"]]
+    assert drops == pytest.approx([0.0, 0.1, 0.1])  # 0.25: half of 0.2; 0.75: halfway from 0.2 to max(-1, 0)
+    assert scanned["groups"][1] == widths["groups"][1]  # a group the scan does not name keeps its L2 drop
+    assert widths["groups"][0]["options"][1]["drop"] == 9.0  # the input table is not modified
+    with_scan, without = create_allocation("latency", table, widths), create_allocation("latency", None, widths)
+    assert (with_scan.details(0.5)["loss"], with_scan.per) == ("sensitivity scan", "ms")
+    assert (without.details(0.5)["loss"], without.per) == ("L2 importance", "channel")

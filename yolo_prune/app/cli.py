@@ -94,10 +94,11 @@ def prune(
     ] = None,
     runtime: Annotated[
         str,
-        typer.Option("--runtime", help="Where latency is measured (the latency model and speed targets)."),
+        typer.Option("--runtime", help="Where latency is measured (latency allocation and speed targets)."),
     ] = "onnxruntime-cpu",
     threads: Annotated[
-        int | None, typer.Option("--threads", help="Runtime threads for latency (default: the runtime's own).")
+        int | None,
+        typer.Option("--threads", help="Runtime threads for latency (default: the runtime's own); as deployed."),
     ] = None,
     method: Annotated[str, typer.Option("--method", help=f"Importance: {', '.join(criteria.names())}.")] = "l2",
     allocation: Annotated[
@@ -105,9 +106,9 @@ def prune(
         typer.Option(
             "--allocation",
             help=f"How the budget is spread: {', '.join(allocations.names())}. Default: "
-            f"{allocations.DEFAULT_WITH_DATA} with --data (scan cached) or --sensitivity, else "
-            f"{allocations.DEFAULT_WITHOUT_DATA} (widths the runtime runs fast); {allocations.DEFAULT_FOR_RATIO} "
-            "with --ratio.",
+            f"{allocations.DEFAULT_WITH_DATA} with --data (scan cached; BCCD 50% MACs: mAP50-95 0.598, 1.58x) or "
+            f"--sensitivity, else {allocations.DEFAULT_WITHOUT_DATA} (widths the runtime runs fast: 1.73x, 0.543 "
+            f"after 30 epochs); {allocations.DEFAULT_FOR_RATIO} with --ratio.",
         ),
     ] = None,
     global_pruning: Annotated[bool, typer.Option("--global", help="Same as --allocation global.")] = False,

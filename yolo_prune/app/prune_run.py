@@ -30,6 +30,7 @@ from yolo_prune.app.state import STATE, RunState, search_of
 from yolo_prune.atomic import write_json
 from yolo_prune.data.datasets import batches, check_model, check_split, resolve_dataset
 from yolo_prune.deploy.bench import bench
+from yolo_prune.deploy.export import export_onnx
 from yolo_prune.deploy.latency import check_runtime, get_timer
 from yolo_prune.errors import ConfigError, TargetUnreachableError
 from yolo_prune.pruning.allocation import create_allocation, default_allocation, get_allocation
@@ -37,6 +38,7 @@ from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.config import PruneConfig
 from yolo_prune.pruning.cost import layer_table, measure
 from yolo_prune.pruning.importance import get_criterion
+from yolo_prune.pruning.latency import width_table
 from yolo_prune.pruning.load import load_model, task_of
 from yolo_prune.pruning.objective import detection_loss
 from yolo_prune.pruning.prune import prune
@@ -131,7 +133,8 @@ def run_prune(
         config = replace(config, target_latency=None, target_speedup=speedup)
     if config.data:
         training = train is not None or sparse_epochs > 0
-        scans = get_allocation(config.allocation).needs_table and not config.sensitivity
+        chosen = get_allocation(config.allocation)
+        scans = (chosen.needs_table or chosen.uses_table) and not config.sensitivity
         uses_train = training or scans or get_criterion(config.method).needs_gradients
         splits = ("train", split) if uses_train else (split,)
         data = resolve_dataset(config.data, splits=splits)
@@ -199,15 +202,23 @@ def _run(out: Path, state: RunState, original=None) -> PruneReport:
         current = load_model(state.sparse_done)
 
     table = None
-    if get_allocation(config.allocation).needs_table:
+    kind = get_allocation(config.allocation)
+    if kind.needs_table or (kind.uses_table and (config.data or config.sensitivity)):
         table = _sensitivity_table(out, state, current)
         config = state.config
     timer = None
-    allocation = None  # a latency allocation is built by prune() from the timer, on the model it prunes
-    if get_allocation(config.allocation).needs_widths or config.target_speedup is not None:
+    if kind.needs_widths or config.target_speedup is not None:
         timer = get_timer(config.runtime, config.threads)
-    if not get_allocation(config.allocation).needs_widths:
-        allocation = create_allocation(config.allocation, table)
+
+    def allocation_for(model):
+        """The allocation for one step; one that picks widths times the model it prunes (cached per shape)."""
+        if not kind.needs_widths:
+            return create_allocation(config.allocation, table)
+        widths = width_table(
+            model, config.imgsz, timer, max_layer_ratio=config.max_layer_ratio, round_to=config.round_to
+        )
+        return create_allocation(config.allocation, table, widths)
+
     targets = step_targets(config.target_macs, steps) if config.target_macs is not None else [None]
     epochs = step_epochs(train.epochs, steps) if train else [0] * steps
     for k in range(len(state.history), steps):
@@ -221,7 +232,7 @@ def _run(out: Path, state: RunState, original=None) -> PruneReport:
         else:
             step_config = replace(config, target_macs=targets[k]) if targets[k] is not None else config
             LOGGER.info(f"step {k + 1}/{steps}: pruning to {_target_text(step_config)} with {config.method}")
-            pruned, result = _prune_step(current, step_config, allocation, base_macs, timer)
+            pruned, result = _prune_step(current, step_config, allocation_for(current), base_macs, timer)
             prune_info = result.to_dict()
             # prune.json first: pruned.pt is what marks the step as pruned when a run is resumed
             write_json(step_dir / "prune.json", prune_info)
@@ -260,36 +271,35 @@ def _prune_step(current, config: PruneConfig, allocation, base_macs: int, timer)
     if config.target_speedup is None:
         return run(config, timer=timer)
     goal, aim, rounds = config.target_speedup, config.target_speedup, []
+    best = None  # (pruned, result, round)
     with tempfile.TemporaryDirectory(prefix="yolo-prune-speedup-") as tmp:
-        original = Path(tmp) / "original.pt"
-        save_checkpoint(current, original)
-        best = None
-        for _ in range(SPEEDUP_ROUNDS):
-            pruned, result = run(replace(config, target_speedup=aim), timer=timer)
-            candidate = save_checkpoint(pruned, Path(tmp) / "candidate.pt")
+        original = export_onnx(save_checkpoint(current, Path(tmp) / "original.pt"), imgsz=config.imgsz).file
+        for n in range(SPEEDUP_ROUNDS):
+            try:
+                pruned, result = run(replace(config, target_speedup=aim), timer=timer)
+            except TargetUnreachableError:
+                if best is None:
+                    raise
+                break  # the corrected aim is beyond the latency model's reach: judge the rounds so far
+            candidate = save_checkpoint(pruned, Path(tmp) / f"candidate{n}.pt")
             rows = bench([original, candidate], imgsz=config.imgsz, runs=SPEEDUP_RUNS, threads=config.threads)
             measured = rows[1].speedup
             rounds.append(
-                {
-                    "aimed": aim,
-                    "measured_speedup": measured,
-                    "original_ms": rows[0].median_ms,
-                    "pruned_ms": rows[1].median_ms,
-                }
+                {"aimed": aim, "measured": measured, "original_ms": rows[0].median_ms, "pruned_ms": rows[1].median_ms}
             )
             LOGGER.info(f"  measured {measured:.2f}x end to end on {config.runtime} (latency model aimed {aim:.2f}x)")
-            if best is None or abs(measured - goal) < abs(best[2] - goal):
-                best = (pruned, result, measured)
+            if best is None or abs(measured - goal) < abs(best[2]["measured"] - goal):
+                best = (pruned, result, rounds[-1])
             if abs(measured / goal - 1) <= SPEEDUP_AIM:
                 break
             aim = aim * goal / measured
             if aim <= 1.0:
                 break
-    pruned, result, measured = best
-    result.extra["speedup"] = {"target": goal, "measured": measured, "runtime": config.runtime, "rounds": rounds}
-    if abs(measured / goal - 1) > SPEEDUP_TOLERANCE:
+    pruned, result, chosen = best
+    result.extra["speedup"] = {"target": goal, "runtime": config.runtime, **chosen, "rounds": rounds}
+    if abs(chosen["measured"] / goal - 1) > SPEEDUP_TOLERANCE:
         raise TargetUnreachableError(
-            f"could not reach {goal:.2f}x on {config.runtime}: the closest measured was {measured:.2f}x"
+            f"could not reach {goal:.2f}x on {config.runtime}: the closest measured was {chosen['measured']:.2f}x"
         )
     return pruned, result
 

@@ -116,10 +116,9 @@ def prune_text(report) -> str:
     variable, value = report.search
     if p.get("speedup"):
         s = p["speedup"]
-        rounds = s["rounds"][-1]
         parts.append(
             f"speed on {s['runtime']}: {s['measured']:.2f}x end to end (target {s['target']:.2f}x; "
-            f"{rounds['original_ms']:.2f} -> {rounds['pruned_ms']:.2f} ms, exported ONNX timed interleaved, "
+            f"{s['original_ms']:.2f} -> {s['pruned_ms']:.2f} ms, exported ONNX timed interleaved; "
             f"{len(s['rounds'])} round(s))"
         )
     elif p.get("latency_model"):

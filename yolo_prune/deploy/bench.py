@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yolo_prune.checks import check_imgsz, check_model_file
+from yolo_prune.checks import check_imgsz, check_model_file, check_threads
 from yolo_prune.errors import ConfigError, ExportError, ModelLoadError
 
 LOGGER = logging.getLogger("yolo_prune")
@@ -111,8 +111,7 @@ def _check_args(paths: list[Path], imgsz: int, runs: int, warmup: int, threads: 
         raise ConfigError(f"--runs must be at least 1, got {runs}")
     if warmup < 0:
         raise ConfigError(f"--warmup must be 0 or more, got {warmup}")
-    if threads is not None and threads < 1:
-        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    check_threads(threads)
 
 
 def _export(weights: Path, out: Path, imgsz: int, fast_dfl: bool = True) -> Path:

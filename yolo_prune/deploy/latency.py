@@ -31,12 +31,16 @@ import numpy as np
 
 from yolo_prune.atomic import write_json
 from yolo_prune.cache import cache_dir
+from yolo_prune.checks import check_threads
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.latency import ConvShape
 
 LOGGER = logging.getLogger("yolo_prune")
 
 MIN_RUNS, MAX_RUNS, MIN_MS = 7, 25, 25.0  # per shape: at least 7 timed runs, more until 25 ms were spent
+# Part of the cache key: a change to how shapes are timed must not read figures timed the old way.
+TIMING_VERSION = 2  # 2: kernel time from the profiler, reorders left out (1 timed the whole session run)
+SAVE_EVERY = 100  # shapes timed between cache writes, so an interrupted prune keeps most of what it measured
 
 
 def _cpu_name() -> str:
@@ -57,31 +61,46 @@ class OnnxruntimeTimer:
     def __init__(self, threads: int | None = None, cache: Path | None = None):
         import onnxruntime as ort
 
-        if threads is not None and threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {threads}")
+        check_threads(threads)
         self.threads = threads
         self.machine = (
-            f"{_cpu_name()}, {os.cpu_count()} cpus, onnxruntime {ort.__version__}, threads {threads or 'default'}"
+            f"{_cpu_name()}, {os.cpu_count()} cpus, onnxruntime {ort.__version__}, threads {threads or 'default'}, "
+            f"timing v{TIMING_VERSION}"
         )
         digest = hashlib.sha256(self.machine.encode()).hexdigest()[:12]
         self.path = (cache or cache_dir()) / "latency" / f"{self.runtime}-{digest}.json"
-        self._ms: dict[str, float] = {}
-        if self.path.exists():
-            try:
-                self._ms = json.loads(self.path.read_text())["ms"]
-            except (OSError, ValueError, KeyError, TypeError):
-                LOGGER.warning(f"warning: ignoring an unreadable latency cache {self.path}")
+        self._ms: dict[str, float] = self._read()
         self.timed = 0  # shapes this timer measured (not read from the cache)
+
+    def _read(self) -> dict[str, float]:
+        if not self.path.exists():
+            return {}
+        try:
+            return dict(json.loads(self.path.read_text())["ms"])
+        except (OSError, ValueError, KeyError, TypeError):
+            LOGGER.warning(f"warning: ignoring an unreadable latency cache {self.path}")
+            return {}
+
+    def _save(self) -> None:
+        """Merge what this timer measured into the cache file (another prune may have added to it meanwhile)."""
+        try:
+            write_json(
+                self.path, {"runtime": self.runtime, "machine": self.machine, "ms": {**self._read(), **self._ms}}
+            )
+        except OSError as e:  # a read-only cache costs the next prune its timings, not this prune its result
+            LOGGER.warning(f"warning: cannot write the latency cache {self.path}: {e}")
 
     def __call__(self, shapes: Sequence[ConvShape]) -> list[float]:
         missing = {s.key: s for s in shapes if s.key not in self._ms}
         if missing:
             start = time.perf_counter()
-            for key, shape in missing.items():
+            for n, (key, shape) in enumerate(missing.items(), 1):
                 self._ms[key] = self._time(shape)
+                if n % SAVE_EVERY == 0:
+                    self._save()
             self.timed += len(missing)
             LOGGER.info(f"  timed {len(missing)} conv shape(s) in {time.perf_counter() - start:.1f} s")
-            write_json(self.path, {"runtime": self.runtime, "machine": self.machine, "ms": self._ms})
+            self._save()
         return [self._ms[s.key] for s in shapes]
 
     def _time(self, s: ConvShape) -> float:
@@ -99,14 +118,14 @@ class OnnxruntimeTimer:
             feed = {"x": np.random.default_rng(0).random((1, s.cin, s.h, s.w), dtype=np.float32)}
             for _ in range(2):
                 session.run(None, feed)
-            runs, spent = 0, 0.0
-            while runs < MIN_RUNS or (runs < MAX_RUNS and spent < MIN_MS):
+            wall: list[float] = []
+            while len(wall) < MIN_RUNS or (len(wall) < MAX_RUNS and sum(wall) < MIN_MS):
                 t0 = time.perf_counter_ns()
                 session.run(None, feed)
-                spent += (time.perf_counter_ns() - t0) / 1e6
-                runs += 1
+                wall.append((time.perf_counter_ns() - t0) / 1e6)
             events = json.loads(Path(session.end_profiling()).read_text())
-        return _kernel_ms(events, runs)
+        # the kernels' time; the whole run's if the profile holds none (a runtime that names its events otherwise)
+        return _kernel_ms(events, len(wall)) or float(np.median(wall))
 
 
 def _kernel_ms(events: list[dict], runs: int) -> float:
@@ -146,8 +165,7 @@ def _conv_graph(s: ConvShape):
     if s.act:
         nodes += [helper.make_node("Sigmoid", ["y"], ["g"]), helper.make_node("Mul", ["y", "g"], ["z"])]
         out = "z"
-    ho = (s.h + 2 * s.pad - s.dilation * (s.k - 1) - 1) // s.stride + 1
-    wo = (s.w + 2 * s.pad - s.dilation * (s.k - 1) - 1) // s.stride + 1
+    ho, wo = s.out_hw
     graph = helper.make_graph(
         nodes,
         "conv",

@@ -36,6 +36,7 @@ class Allocation(ABC):
     needs_table: ClassVar[bool] = False  # built from a sensitivity table
     needs_widths: ClassVar[bool] = False  # built from a latency width table (`latency.width_table`)
     rounds_widths: ClassVar[bool] = False  # picks its own widths: torch-pruning's round_to must not round them again
+    uses_table: ClassVar[bool] = False  # takes a sensitivity table when there is data to scan, works without one
 
     @property
     def linear(self) -> bool:
@@ -61,11 +62,12 @@ class Allocation(ABC):
 
 _ALLOCATIONS: dict[str, type[Allocation]] = {}
 
-# The defaults, chosen by measurement (docs/benchmarks.md sections 9 and 10). With data to scan: sensitivity
-# allocation (yolov8n-bccd at 50% MACs, 30 fine-tune epochs at 384: val mAP50-95 0.5985 against uniform's 0.5788; the
-# unpruned model given the same epochs: 0.597). Without data: latency allocation, the only one whose widths follow
-# the runtime (yolov8n-bccd at 50% MACs on onnxruntime: see section 10 against uniform and global). `--ratio` is a
-# channel ratio, which only uniform and global take: uniform then.
+# The defaults, chosen by measurement (docs/benchmarks.md sections 9 and 10; yolov8n-bccd at 50% MACs, 30 fine-tune
+# epochs at 384, val mAP50-95, one run each). With data: sensitivity allocation, 0.5982 (uniform 0.5788; the unpruned
+# model given the same epochs 0.597); `latency` with the scan runs faster (1.75x against 1.58x at 640) for 0.5861.
+# Without data: `latency` (block-aligned, global L2 ranking): 1.73x at 640 on 2 threads where uniform runs 1.24x,
+# for 0.5429 against uniform's 0.5788 after the same 30 epochs (trained separately). `--ratio` is a channel ratio,
+# which only uniform and global take: uniform then.
 DEFAULT_WITH_DATA = "sensitivity"
 DEFAULT_WITHOUT_DATA = "latency"
 DEFAULT_FOR_RATIO = "uniform"
@@ -98,12 +100,12 @@ def get_allocation(name: str) -> type[Allocation]:
 
 def create_allocation(name: str, table: dict | None = None, widths: dict | None = None) -> Allocation:
     """An instance of the allocation `name`; `table` is the sensitivity table and `widths` the latency width table
-    (`latency.width_table`) for those that need one."""
+    (`latency.width_table`) for those that need or use one."""
     cls = get_allocation(name)
     if cls.needs_widths:
         if widths is None:
             raise ConfigError(f"allocation '{name}' needs a latency width table (built by timing the model)")
-        return cls(widths)
+        return cls(widths, table) if cls.uses_table else cls(widths)
     if not cls.needs_table:
         return cls()
     if table is None:
@@ -166,23 +168,39 @@ class Sensitivity(Allocation):
 
 @register
 class Latency(Allocation):
+    """Block-aligned widths from the latency model (`latency.width_table`), chosen by what they cost in loss.
+
+    With a sensitivity table (`--data`), the loss of a width is the scanned drop, interpolated between the scanned
+    ratios, and steps are taken by loss per millisecond saved: HALP's knapsack with a measured loss. Without one,
+    only L2 importance is known, which ranks channels within a layer but does not compare across layers in loss per
+    millisecond (measured: ranking L2 per millisecond cut the stem and the P3 branch to 16 channels and lost 2.1
+    points of mAP50-95 against ranking per channel at the same speed, docs/benchmarks.md section 10), so steps are
+    taken by normalised L2 importance per channel, as global pruning ranks, in whole blocks.
+    """
+
     name = "latency"
-    summary = "per-group widths the runtime runs fast, saving the most measured ms per unit of L2 importance lost"
+    summary = (
+        "widths in the runtime's channel blocks (timed); with --data the least scanned loss per ms saved, else "
+        "global L2 ranking in blocks"
+    )
     variable = LATENCY_BUDGET
     needs_widths = True
     rounds_widths = True
+    uses_table = True
 
-    def __init__(self, widths: dict):
+    def __init__(self, widths: dict, table: dict | None = None):
         try:
             widths["groups"], widths["total_ms"]
         except (KeyError, TypeError) as e:
             raise ConfigError(f"not a latency width table ({type(e).__name__}: {e})") from None
-        self.widths = widths
+        self.widths = with_scanned_drops(widths, table) if table is not None else widths
+        self.scanned = table is not None
+        self.per = "ms" if self.scanned else "channel"  # what the loss is weighed against (`latency.choose_widths`)
 
     def _chosen(self, value: float) -> dict[str, int]:
         from yolo_prune.pruning.latency import choose_widths  # loads torch
 
-        return choose_widths(self.widths, value)
+        return choose_widths(self.widths, value, per=self.per)
 
     def pruner_args(self, value: float, model: nn.Module, max_layer_ratio: float) -> dict:
         modules = dict(model.named_modules())
@@ -196,7 +214,28 @@ class Latency(Allocation):
         return {"pruning_ratio": 0.0, "pruning_ratio_dict": ratios, "global_pruning": False}
 
     def details(self, value: float) -> dict:
-        return {"runtime": self.widths.get("runtime"), "group_widths": self._chosen(value)}
+        loss = "sensitivity scan" if self.scanned else "L2 importance"
+        return {"runtime": self.widths.get("runtime"), "loss": loss, "group_widths": self._chosen(value)}
+
+
+def with_scanned_drops(widths: dict, table: dict) -> dict:
+    """A copy of the width table whose options' drops are the sensitivity table's, linear between its ratios (0 at
+    full width); groups the scan does not name keep their L2 drop scaled to the scan's (its median drop per channel)."""
+    ratios = [0.0, *table["ratios"]]
+    scanned = {g["group"]: [0.0, *(max(g["drop"][str(r)], 0.0) for r in table["ratios"])] for g in table["groups"]}
+
+    def drop_at(points: list[float], r: float) -> float:
+        for (r0, d0), (r1, d1) in zip(zip(ratios, points), zip(ratios[1:], points[1:])):
+            if r <= r1:
+                return d0 + (d1 - d0) * (r - r0) / (r1 - r0)
+        return points[-1]  # beyond the largest scanned ratio: its drop
+
+    groups = []
+    for g in widths["groups"]:
+        points = scanned.get(g["group"])
+        options = [{**o, "drop": drop_at(points, o["ratio"]) if points else o["drop"]} for o in g["options"]]
+        groups.append({**g, "options": options})
+    return {**widths, "groups": groups, "loss": "sensitivity"}
 
 
 def allocate(table: dict, macs_to_save: float) -> dict[str, float]:

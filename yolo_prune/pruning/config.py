@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from yolo_prune.checks import check_fraction, check_imgsz
+from yolo_prune.checks import check_fraction, check_imgsz, check_threads
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.allocation import CHANNEL_RATIO, DEFAULT_FOR_RATIO, get_allocation
 from yolo_prune.pruning.importance import get_criterion
@@ -34,7 +34,7 @@ class PruneConfig:
     threads: int | None = None  # its intra-op threads (None: the runtime's default)
     imgsz: int = 640
     max_layer_ratio: float = 0.9  # never remove more than this share of one layer's channels
-    tolerance: float = 0.01  # the MACs search stops within this fraction of the original MACs
+    tolerance: float = 0.01  # the search stops within this fraction of the original's MACs (or predicted ms)
     data: str | None = None  # dataset YAML, for gradient-based criteria
     grad_batches: int = 4  # batches of `data` whose loss gradients feed gradient-based criteria
     batch: int = 8
@@ -60,8 +60,7 @@ class PruneConfig:
             raise ConfigError(f"--allocation {allocation.name} needs --sensitivity FILE or --data DATA.yaml to scan")
         if self.round_to is not None and self.round_to < 1:
             raise ConfigError(f"--round-to must be a positive integer, got {self.round_to}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+        check_threads(self.threads)
         check_imgsz(self.imgsz)
         if not 0.0 < self.max_layer_ratio < 1.0:
             raise ConfigError(f"max_layer_ratio must be between 0 and 1, got {self.max_layer_ratio}")

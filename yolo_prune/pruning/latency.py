@@ -11,8 +11,8 @@ dependency group's convs at candidate widths (4, 8, 12, 16, then every 8) and le
 runtime's **channel block**: the largest block whose multiples run at least as fast as the widths between them in
 most groups (`learn_block`). onnxruntime's NCHWc convs on AVX-512 pad channels to blocks of 16, and the curves say
 so: 24 channels cost what 32 do. Nothing is hard-coded; a runtime with blocks of 8 gets 8. Each group's options are
-then the multiples of that block (rounding a target width to the *nearest* one, not always down), each with the
-milliseconds it saves and the L2 importance it loses (torch-pruning's group magnitude, normalised by the group's
+then the multiples of that block (so a width is never left between two of them), each with the milliseconds it
+saves and the L2 importance it loses (torch-pruning's group magnitude, normalised by the group's
 mean so that importance compares across groups, as in global pruning).
 """
 
@@ -62,9 +62,14 @@ class ConvShape:
         return "x".join(str(int(v)) for v in asdict(self).values())
 
     @property
+    def out_hw(self) -> tuple[int, int]:
+        """Output height and width."""
+        span = self.dilation * (self.k - 1) + 1
+        return (self.h + 2 * self.pad - span) // self.stride + 1, (self.w + 2 * self.pad - span) // self.stride + 1
+
+    @property
     def macs(self) -> int:
-        ho = (self.h + 2 * self.pad - self.dilation * (self.k - 1) - 1) // self.stride + 1
-        wo = (self.w + 2 * self.pad - self.dilation * (self.k - 1) - 1) // self.stride + 1
+        ho, wo = self.out_hw
         return self.cin // self.groups * self.cout * self.k * self.k * ho * wo
 
     def with_widths(self, cin: int, cout: int) -> ConvShape:
@@ -214,8 +219,9 @@ def width_table(
     """Time every prunable group of `model` at its candidate widths; return each group's block-aligned widths with
     what they save and lose.
 
-    Returns {"runtime", "imgsz", "total_ms" (all convs), "block" (learned, or `round_to` when given), "seconds",
-    "groups": [{"group", "channels", "options": [{"width", "ratio", "saved_ms", "drop"}, ...] (full width first)}]}.
+    Returns {"runtime", "imgsz", "total_ms" and "total_macs" (all convs), "block" (learned, or `round_to` when given),
+    "round_to", "seconds", "groups": [{"group", "channels", "options": [{"width", "ratio", "saved_ms", "saved_macs",
+    "drop"}, ...] (full width first)}]}.
     Each group is timed with every other group at full width; savings are taken as additive, as the MACs are by the
     sensitivity allocation. `model` is not modified.
     """
@@ -278,36 +284,41 @@ def width_table(
     }
 
 
-def choose_widths(table: dict, share_to_save: float) -> dict[str, int]:
-    """The width of every group saving at least `share_to_save` of the table's conv latency at the least importance
-    lost: greedy by importance lost per millisecond saved, one block down at a time (HALP's knapsack, greedy). A
-    saving also counts `MACS_WEIGHT` times its share of the MACs, so flat timings still order the steps.
+def choose_widths(table: dict, share_to_save: float, per: str = "ms") -> dict[str, int]:
+    """The width of every group after saving `share_to_save` (0 to 1) of the largest saving the table offers, at the
+    least importance lost, one block down at a time. `per="ms"`: greedy by importance lost per unit saved (HALP's
+    knapsack, greedy). `per="channel"`: by importance lost per channel removed, i.e. global ranking by normalised
+    importance, in whole blocks. A saving is the share of the conv latency plus `MACS_WEIGHT` times the share of the
+    MACs, so that flat timings still order the steps; at 1 every group is at its narrowest option.
 
     The same sequence of steps is taken for every budget, cut where the budget is met, so a larger budget never
     keeps a channel a smaller one removed. Returns group name -> width (full width for groups left alone).
     """
-    position = {g["group"]: 0 for g in table["groups"]}
-    by_name = {g["group"]: g["options"] for g in table["groups"]}
+    options = {g["group"]: g["options"] for g in table["groups"]}
     total_ms, total_macs = table["total_ms"], table.get("total_macs") or 1
 
-    def saving(option: dict) -> float:  # share of the time, and a little of the MACs (see MACS_WEIGHT)
+    def saving(option: dict) -> float:
         return option["saved_ms"] / total_ms + MACS_WEIGHT * option.get("saved_macs", 0) / total_macs
 
-    saved = 0.0
-    while saved < share_to_save:
-        best, best_rate, best_gain = None, None, 0.0
+    largest = sum(max(saving(o) for o in group) for group in options.values())
+    position = dict.fromkeys(options, 0)
+    saved, budget = 0.0, share_to_save * largest
+    while saved < budget - 1e-12:
+        best, best_rate = None, None
         for name, i in position.items():
-            options = by_name[name]
-            if i + 1 >= len(options):
+            # the next option that saves more (one that saves nothing is stepped over, not a dead end)
+            later = [j for j in range(i + 1, len(options[name])) if saving(options[name][j]) > saving(options[name][i])]
+            if not later:
                 continue
-            gain = saving(options[i + 1]) - saving(options[i])
-            if gain <= 0:
-                continue
-            rate = max(options[i + 1]["drop"] - options[i]["drop"], 0.0) / gain
+            j = later[0]
+            gain = saving(options[name][j]) - saving(options[name][i])
+            lost = max(options[name][j]["drop"] - options[name][i]["drop"], 0.0)
+            rate = lost / gain if per == "ms" else lost / (options[name][i]["width"] - options[name][j]["width"])
             if best_rate is None or rate < best_rate:
-                best, best_rate, best_gain = name, rate, gain
+                best, best_rate = (name, j, gain), rate
         if best is None:
             break  # every group is at its narrowest option
-        position[best] += 1
-        saved += best_gain
-    return {name: by_name[name][i]["width"] for name, i in position.items()}
+        name, j, gain = best
+        position[name] = j
+        saved += gain
+    return {name: options[name][i]["width"] for name, i in position.items()}

@@ -42,8 +42,8 @@ from yolo_prune.pruning.surgery import make_prunable
 class PruneResult:
     """What one prune did: costs before and after, the value the search found, the trials and the per-conv widths.
 
-    `variable` names what `value` is: a channel ratio (uniform and global allocation) or a share of MACs to save
-    (sensitivity allocation).
+    `variable` names what `value` is: a channel ratio (uniform and global allocation), a share of MACs to save
+    (sensitivity allocation) or a share of the latency model's largest saving (latency allocation).
     """
 
     before: ModelCost
