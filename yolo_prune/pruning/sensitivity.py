@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from torch import nn
 
 from yolo_prune.checks import check_fraction
 from yolo_prune.pruning.cost import example_input, measure
+from yolo_prune.pruning.latency import conv_shapes
 from yolo_prune.pruning.structure import kept_layers, time_limit, trace_outputs
 from yolo_prune.pruning.surgery import make_prunable
 
@@ -38,23 +40,6 @@ class Group:
     layers: list[str]
     channels: int
     macs_per_channel: int  # MACs removed per channel of this group (convs only, additive estimate)
-
-
-def _conv_output_sizes(model: nn.Module, imgsz: int) -> dict[nn.Module, int]:
-    """Output H*W of every conv for one `imgsz` image (spatial sizes do not change with pruning)."""
-    sizes: dict[nn.Module, int] = {}
-    hooks = [
-        m.register_forward_hook(lambda mod, _i, out: sizes.__setitem__(mod, out.shape[-2] * out.shape[-1]))
-        for m in model.modules()
-        if isinstance(m, nn.Conv2d)
-    ]
-    try:
-        with torch.no_grad():
-            model(example_input(model, imgsz))
-    finally:
-        for h in hooks:
-            h.remove()
-    return sizes
 
 
 def _consumers(DG: tp.DependencyGraph, group) -> list[nn.Conv2d]:
@@ -87,7 +72,8 @@ def build_groups(model: nn.Module, imgsz: int) -> tuple[tp.DependencyGraph, list
     for p in model.parameters():
         p.requires_grad_(True)
     x = example_input(model, imgsz)
-    hw = _conv_output_sizes(model, imgsz)
+    modules = dict(model.named_modules())  # output H*W of every conv (spatial sizes do not change with pruning)
+    hw = {modules[name]: math.prod(shape.out_hw) for name, shape in conv_shapes(model, imgsz).items()}
     names = {m: n for n, m in model.named_modules()}
     found = []
     with time_limit(model):
