@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from ultralytics.nn.tasks import DetectionModel
 
@@ -92,6 +94,8 @@ def test_with_data_the_default_is_sensitivity_and_its_scan_is_reused(
     assert DEFAULT_WITH_DATA == "sensitivity"
     assert default_allocation(has_data=False, has_ratio=False) == "latency"  # no data: widths the runtime likes
     assert default_allocation(has_data=True, has_ratio=True) == "uniform"  # --ratio is a channel ratio
+    # a speed target is searched on the latency model, which block-aligned widths follow
+    assert default_allocation(has_data=True, has_ratio=False, has_speed_target=True) == "latency"
     config = PruneConfig(target_macs=0.5, imgsz=64, data=str(tiny_data))
     assert config.allocation is None  # the run picks it
 
@@ -162,6 +166,32 @@ def test_a_speedup_the_runtime_never_reaches_is_one_error_and_no_folder(tmp_path
     with pytest.raises(prune_run.TargetUnreachableError, match=r"could not reach 2.50x on onnxruntime-cpu: the clos"):
         prune_run.run_prune("yolov8n.yaml", PruneConfig(target_speedup=2.5, imgsz=64), out)
     assert not out.exists()
+
+
+def test_with_data_a_speed_target_takes_the_latency_allocation_with_the_scan(
+    tmp_path, tiny_data, two_class_weights, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from conftest import PaddedTimer
+
+    timer = PaddedTimer(16)
+    monkeypatch.setenv("YOLO_PRUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: timer)
+    monkeypatch.setattr(prune_run, "bench", _ModelledBench(timer, 64))
+    monkeypatch.setattr(prune_run, "export_onnx", lambda weights, imgsz: SimpleNamespace(file=weights))
+    config = PruneConfig(target_speedup=1.3, imgsz=64, data=str(tiny_data))
+    report = prune_run.run_prune(two_class_weights, config, tmp_path / "a")
+    assert report.config["allocation"] == report.prune["allocation"] == "latency"
+    assert report.prune["loss"] == "sensitivity scan"  # the scan weighs the widths
+    assert report.prune["speedup"]["measured"] == pytest.approx(1.3, rel=prune_run.SPEEDUP_TOLERANCE)
+    # Named by hand, an allocation with free widths that misses the target is told which one follows the model.
+    monkeypatch.setattr(prune_run, "bench", _ModelledBench(timer, 64, overhead=1.0))
+    with pytest.raises(prune_run.TargetUnreachableError, match="--allocation latency picks widths the latency model"):
+        prune_run.run_prune(
+            two_class_weights, replace(config, target_speedup=1.8, allocation="sensitivity"), tmp_path / "b"
+        )
+    assert not (tmp_path / "b").exists()
 
 
 def test_a_latency_target_becomes_the_speedup_that_reaches_it(tmp_path, monkeypatch):

@@ -108,7 +108,8 @@ def prune(
             help=f"How the budget is spread: {', '.join(allocations.names())}. Default: "
             f"{allocations.DEFAULT_WITH_DATA} with --data (scan cached; BCCD 50% MACs: mAP50-95 0.598, 1.58x) or "
             f"--sensitivity, else {allocations.DEFAULT_WITHOUT_DATA} (widths the runtime runs fast: 1.73x, 0.543 "
-            f"after 30 epochs); {allocations.DEFAULT_FOR_RATIO} with --ratio.",
+            f"after 30 epochs); {allocations.DEFAULT_FOR_RATIO} with --ratio; {allocations.DEFAULT_FOR_SPEED} "
+            "(with the scan when there is data) for --target-speedup and --target-latency.",
         ),
     ] = None,
     global_pruning: Annotated[bool, typer.Option("--global", help="Same as --allocation global.")] = False,

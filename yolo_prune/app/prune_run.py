@@ -123,7 +123,8 @@ def run_prune(
         raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
     if config.allocation is None:  # the best measured allocation for what was given (see pruning.allocation)
         has_data = bool(config.data or config.sensitivity)
-        chosen = default_allocation(has_data=has_data, has_ratio=config.ratio is not None)
+        speed = config.target_speedup is not None or config.target_latency is not None
+        chosen = default_allocation(has_data=has_data, has_ratio=config.ratio is not None, has_speed_target=speed)
         config = replace(config, allocation=chosen)
     check_out_dir(out)
     LOGGER.info(f"loading {source}")
@@ -298,8 +299,9 @@ def _prune_step(current, config: PruneConfig, allocation, base_macs: int, timer)
     pruned, result, chosen = best
     result.extra["speedup"] = {"target": goal, "runtime": config.runtime, **chosen, "rounds": rounds}
     if abs(chosen["measured"] / goal - 1) > SPEEDUP_TOLERANCE:
+        hint = "" if allocation.rounds_widths else "; --allocation latency picks widths the latency model follows"
         raise TargetUnreachableError(
-            f"could not reach {goal:.2f}x on {config.runtime}: the closest measured was {chosen['measured']:.2f}x"
+            f"could not reach {goal:.2f}x on {config.runtime}: the closest measured was {chosen['measured']:.2f}x{hint}"
         )
     return pruned, result
 
