@@ -1,26 +1,33 @@
-"""Prove it: the best preset against what a user would do instead, at the same MACs and the same epoch budget.
+"""Prove it: the default recipe against what a user would do instead, at the same cost and epoch budget, two seeds.
 
-Starting from a trained detector, for every MACs target (fractions of the original):
+Starting from a trained detector (--weights), for every target: a MACs fraction T (0.5) or a speedup X (1.4x):
 
-    control           the unpruned model fine-tuned for the same epochs (target-independent)
-    best-T            this project's best preset: L2 importance, sensitivity allocation (scan once, reused)
+    control           the unpruned model fine-tuned for the same epochs
+    best-T, best-Xx   this project's default recipe with data (`yolo-prune prune --data`: sensitivity allocation, its
+                      scan cached), pruned once and fine-tuned once per seed
     uniform-l2-T      uniform one-shot L2 pruning, the Torch-Pruning YOLOv8 example's recipe
     scratch-T         the same YAML with its width scaled to the same MACs, trained from scratch
     unstructured-T    global unstructured L1 at the parameter sparsity of best-T (zeros held while fine-tuning)
-    <official>        official small YAMLs (yolo11n, yolo26n) trained from scratch, at their own MACs
+    <official>        official small models: YAML=CHECKPOINT (already trained with the baseline's recipe) gets the
+                      fine-tune budget like the control; a bare YAML is trained from scratch. A checkpoint is also
+                      pruned by the default recipe at every --official-targets (<official>-best-T).
 
-From-scratch rows train for `--scratch-epochs` (the baseline's epochs plus the fine-tune budget). Every row is one
-`yolo-prune` command, printed and stored with its result; finished rows are cached (OUT/<row>.json) and an
-interrupted one continues where it stopped, so the benchmark can be killed and rerun. Then every model is exported
-to ONNX and timed side by side in onnxruntime (one interleaved `yolo-prune bench`, cached in OUT/latency.json).
+Every trained row runs once per --seed (from-scratch rows for the first --scratch-seeds seeds), and the table shows
+the mean with every seed's value. A structured row is pruned once (`prune ... --epochs 0`: the pruned network does
+not depend on the seed) and its pruned.pt fine-tuned by `yolo-prune train` per seed, the same trainer and recipe as a
+prune run's own fine-tuning. Every job is one `yolo-prune` command, printed and stored with its result; finished
+jobs are cached (OUT/<job>.json) and an interrupted one continues where it stopped, so the benchmark can be killed
+and rerun. Then every row's model (first seed) is exported to ONNX and timed side by side in onnxruntime at every
+--bench-imgsz (one interleaved `yolo-prune bench` per size, cached in OUT/latency.json).
 
     python benchmarks/compare.py --data scratch/bccd/data.yaml --weights ../shared/weights/yolov8n-bccd.pt \
-        --out scratch/bench-compare --targets 0.5,0.33 --epochs 15 --scratch-epochs 115 --imgsz 384 --jobs 2 \
-        --doc docs/benchmarks.md
+        --out scratch/frontier --targets 0.5,0.33 --seeds 0,1 --jobs 2 --bench-imgsz 384,640 \
+        --official yolo11n.yaml=../shared/weights/yolo11n-bccd.pt --official-targets 1.4x --doc docs/benchmarks.md
 
-Writes OUT/results.json, OUT/results.md (the table) and OUT/pareto.png (mAP50-95 against MACs and latency); with
-`--doc`, the same table, plot and command replace the marked section of that Markdown file. `--smoke` runs a tiny
-version (synthetic data, the committed demo weights, 1 epoch, one target) that the tests exercise.
+Writes OUT/results.json, OUT/results.md (the table and the check against --reference) and OUT/pareto.png (mAP50-95
+against latency, the official models as the frontier line); with `--doc`, the same replace the marked section of
+that Markdown file. `--smoke` runs a tiny version (synthetic data, the committed demo weights, 1 epoch, one target,
+two seeds) that the tests exercise.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import os
 import platform
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -41,24 +49,33 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from recover import CLI, run_row  # noqa: E402  (same folder: one row runner for both benchmarks)
+from recover import CLI, run_row  # noqa: E402  (same folder: one job runner for both benchmarks)
 
 REPO = Path(__file__).resolve().parents[1]
 DOC_START = "<!-- compare.py: start -->"
 DOC_END = "<!-- compare.py: end -->"
+FAMILIES = ("baseline", "control", "best", "uniform", "scratch", "unstructured", "official")
+Command = Callable[[dict[str, dict], int], list[str]]  # (finished jobs, seed) -> yolo-prune arguments
 
 
 @dataclass
 class Row:
-    """One line of the table: a `yolo-prune` command, built when its inputs (other rows) are known."""
+    """One line of the table: a command per seed (and a seed-free prune before it), built when its inputs are known."""
 
     name: str
     method: str
-    target: float | None  # MACs fraction asked for; None for rows at their own MACs
-    argv: Callable[[dict[str, dict]], list[str]]
-    needs: list[str] = field(default_factory=list)
-    model_file: str | None = None  # the row's model, relative to its folder, for the latency stage
+    family: str  # one of FAMILIES: what --rows selects and how the plot draws it
+    target: str | None  # "50%" (of the MACs) or "1.4x" (speedup); None for rows at their own cost
+    command: Command
+    reference: str = "control"  # the row of this row's unpruned network: its MACs are 100% and its mAP the bar
+    prune: list[str] | None = None  # prune once (seed-free), then `command` fine-tunes OUT/<name>-prune/pruned.pt
+    needs: list[str] = field(default_factory=list)  # jobs whose results `command` reads
+    model_file: str | None = "model.pt"  # the row's model in a seed's folder, for the latency stage
     from_scratch: bool = False  # a long training from random weights
+    seeded: bool = True  # False: one job without --seed (the baseline's validation)
+
+    def pruned(self, out: Path) -> str:
+        return str(out / f"{self.name}-prune" / "pruned.pt")
 
 
 def scaled_yaml(base: str, fraction: float, imgsz: int, nc: int, out: Path) -> tuple[Path, float]:
@@ -102,173 +119,284 @@ def scaled_yaml(base: str, fraction: float, imgsz: int, nc: int, out: Path) -> t
 
 
 def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
-    """Every row of the benchmark, in an order where each row comes after the rows it needs."""
+    """Every row of the benchmark that --rows selects."""
     out = Path(args.out)
     common = ["--data", args.data, "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--workers", "2"]
-    budget = ["--epochs", str(args.epochs)]
-    scan = args.sensitivity or str(out / "sensitivity" / "sensitivity.json")
+    first = args.seeds[0]
+
+    def trained(source: Callable[[], str], epochs: int) -> Command:
+        return lambda r, seed: ["train", source(), *common, "--epochs", str(epochs), "--seed", str(seed),
+                                "--out", "{out}"]  # fmt: skip
+
+    def best_rows(weights: str, prefix: str, reference: str, values: list[str]) -> list[Row]:
+        rows = []
+        for flag, goal, tag in goals(values):
+            label = tag if tag.endswith("x") else f"{tag}%"
+            name = f"{prefix}best-{tag}"
+            rows.append(
+                Row(name, "yolo_prune default recipe with data (sensitivity allocation)", "best", label,
+                    trained(lambda n=name: str(out / f"{n}-prune" / "pruned.pt"), args.epochs), reference,
+                    prune=["prune", weights, flag, goal, *common])
+            )  # fmt: skip
+        return rows
+
     rows = [
-        Row("baseline", "baseline (trained, untouched)", None,
-            lambda r: ["val", args.weights, "--data", args.data, "--imgsz", str(args.imgsz), "--json"]),
-        Row("control", "control: unpruned + same fine-tune", None,
-            lambda r: ["train", args.weights, *common, *budget, "--out", "{out}"], model_file="model.pt"),
+        Row("baseline", "baseline (trained, untouched)", "baseline", None,
+            lambda r, seed: ["val", args.weights, "--data", args.data, "--imgsz", str(args.imgsz), "--json"],
+            model_file=None, seeded=False),
+        Row("control", "control: unpruned + same fine-tune", "control", None,
+            trained(lambda: args.weights, args.epochs)),
+        *best_rows(args.weights, "", "control", args.targets),
     ]  # fmt: skip
-    if not args.sensitivity:
-        rows.append(
-            Row("sensitivity", "sensitivity scan (shared by best-*)", None,
-                lambda r: ["sensitivity", args.weights, "--data", args.data, "--imgsz", str(args.imgsz),
-                           "--batches", str(args.scan_batches), "--out", "{out}"])
-        )  # fmt: skip
-    for target in args.targets:
-        tag = f"{round(100 * target)}"
-        prune = ["prune", args.weights, "--target-macs", str(target), *common]
-        width_yaml = lambda t=target: str(scaled_yaml(args.base_yaml, t, args.imgsz, names_count, out / "yaml")[0])  # noqa: E731
+    for fraction in [float(v) for v in args.targets if not v.endswith("x")]:  # MACs targets only
+        tag = f"{round(100 * fraction)}"
+        width_yaml = lambda f=fraction: str(scaled_yaml(args.base_yaml, f, args.imgsz, names_count, out / "yaml")[0])  # noqa: E731
         rows += [
-            Row(f"best-{tag}", "yolo_prune best: l2 + sensitivity allocation", target,
-                lambda r, p=prune: [*p, "--method", "l2", "--allocation", "sensitivity", "--sensitivity", scan,
-                                    *budget, "--out", "{out}"],
-                needs=[] if args.sensitivity else ["sensitivity"], model_file="pruned.pt"),
-            Row(f"uniform-l2-{tag}", "uniform one-shot L2 (Torch-Pruning example)", target,
-                lambda r, p=prune: [*p, "--method", "l2", "--allocation", "uniform", *budget, "--out", "{out}"],
-                model_file="pruned.pt"),
-            Row(f"scratch-{tag}", "same-MACs width-scaled YAML from scratch", target,
-                lambda r, y=width_yaml: ["train", y(), *common, "--epochs", str(args.scratch_epochs), "--out", "{out}"],
-                model_file="model.pt", from_scratch=True),
-            Row(f"unstructured-{tag}", "unstructured L1 at best's parameter sparsity", target,
-                lambda r, t=tag: ["prune", args.weights, "--unstructured", f"{sparsity(r, t):.3f}", *common, *budget,
-                                  "--out", "{out}"],
-                needs=[f"best-{tag}", "control"], model_file="pruned.pt"),
+            Row(f"uniform-l2-{tag}", "uniform one-shot L2 (Torch-Pruning example)", "uniform", f"{tag}%",
+                trained(lambda n=f"uniform-l2-{tag}": str(out / f"{n}-prune" / "pruned.pt"), args.epochs),
+                prune=["prune", args.weights, "--target-macs", str(fraction), *common, "--allocation", "uniform"]),
+            Row(f"scratch-{tag}", "same-MACs width-scaled YAML from scratch", "scratch", f"{tag}%",
+                trained(width_yaml, args.scratch_epochs), from_scratch=True),
+            Row(f"unstructured-{tag}", "unstructured L1 at best's parameter sparsity", "unstructured", f"{tag}%",
+                lambda r, seed, t=tag: ["prune", args.weights, "--unstructured", f"{sparsity(r, t, first):.3f}",
+                                        *common, "--epochs", str(args.epochs), "--seed", str(seed), "--out", "{out}"],
+                needs=[f"best-{tag}-prune", f"control-s{first}"], model_file="pruned.pt"),
         ]  # fmt: skip
     for official in args.official:
-        yaml_file, _, trained = official.partition("=")
+        yaml_file, _, checkpoint = official.partition("=")
         name = Path(yaml_file).stem
-        if trained:  # already trained from scratch with the baseline's recipe: give it the fine-tune budget
+        if checkpoint:  # already trained from scratch with the baseline's recipe: give it the fine-tune budget
             rows.append(
-                Row(name, f"official {name}: baseline recipe + same fine-tune", None,
-                    lambda r, w=trained: ["train", w, *common, *budget, "--out", "{out}"], model_file="model.pt")
+                Row(name, f"official {name}: baseline recipe + same fine-tune", "official", None,
+                    trained(lambda w=checkpoint: w, args.epochs), reference=name)
             )  # fmt: skip
+            rows += best_rows(checkpoint, f"{name}-", name, args.official_targets)
         else:
             rows.append(
-                Row(name, f"official {name} from scratch", None,
-                    lambda r, y=yaml_file: ["train", y, *common, "--epochs", str(args.scratch_epochs),
-                                            "--out", "{out}"],
-                    model_file="model.pt", from_scratch=True)
+                Row(name, f"official {name} from scratch", "official", None,
+                    trained(lambda y=yaml_file: y, args.scratch_epochs), reference=name, from_scratch=True)
             )  # fmt: skip
-    return rows
+    return [row for row in rows if row.family in args.rows]
 
 
-def sparsity(results: dict[str, dict], tag: str) -> float:
+def goals(values: list[str]) -> list[tuple[str, str, str]]:
+    """(prune flag and value, row tag) of every target: `0.5` is 50% of the MACs, `1.4x` a speedup of 1.4."""
+    out = []
+    for value in values:
+        if value.endswith("x"):
+            out.append(("--target-speedup", value[:-1], f"{float(value[:-1]):g}x"))
+        else:
+            out.append(("--target-macs", value, f"{round(100 * float(value))}"))
+    return out
+
+
+def sparsity(results: dict[str, dict], tag: str, seed: int) -> float:
     """The share of parameters that the structured best row removed: the unstructured row zeroes as many."""
-    return 1.0 - results[f"best-{tag}"]["params"] / results["control"]["params"]
+    return 1.0 - results[f"best-{tag}-prune"]["params"] / results[f"control-s{seed}"]["params"]
 
 
-def run_all(rows: list[Row], out: Path, jobs: int) -> dict[str, dict]:
-    """Run the rows, `jobs` at a time; a row starts once the rows it needs have finished."""
+@dataclass
+class Job:
+    name: str
+    argv: Callable[[dict[str, dict]], list[str]]
+    needs: list[str]
+    first: bool = False  # a long from-scratch training: started before everything else
+
+
+def row_seeds(row: Row, args: argparse.Namespace) -> list[int]:
+    if not row.seeded:
+        return []
+    return args.seeds[: args.scratch_seeds] if row.from_scratch else args.seeds
+
+
+def job_name(row: Row, seed: int | None) -> str:
+    return row.name if seed is None else f"{row.name}-s{seed}"
+
+
+def jobs_of(row: Row, args: argparse.Namespace) -> list[Job]:
+    """The commands that make a row: its seed-free prune (if any), then one job per seed (or one unseeded job)."""
+    if not row.seeded:
+        return [Job(row.name, lambda r: row.command(r, None), row.needs)]
+    jobs = []
+    needs = list(row.needs)
+    if row.prune is not None:
+        prune = [*row.prune, "--epochs", "0", "--out", "{out}"]
+        jobs.append(Job(f"{row.name}-prune", lambda r: prune, []))
+        needs.append(f"{row.name}-prune")
+    for seed in row_seeds(row, args):
+        jobs.append(Job(job_name(row, seed), lambda r, s=seed: row.command(r, s), needs, row.from_scratch))
+    return jobs
+
+
+def run_all(jobs: list[Job], out: Path, workers: int) -> dict[str, dict]:
+    """Run the jobs, `workers` at a time; a job starts once the jobs it needs have finished."""
     results: dict[str, dict] = {}
     futures: dict[str, Future] = {}
     lock = threading.Lock()
 
-    def work(row: Row) -> dict:
-        for need in row.needs:
+    def work(job: Job) -> dict:
+        for need in job.needs:
             futures[need].result()
         with lock:
             known = dict(results)
-        cached = out / f"{row.name}.json"  # a finished row needs no command (building one may cost a search)
-        result = json.loads(cached.read_text()) if cached.exists() else run_row(row.name, row.argv(known), out)
+        cached = out / f"{job.name}.json"  # a finished job needs no command (building one may cost a search)
+        result = json.loads(cached.read_text()) if cached.exists() else run_row(job.name, job.argv(known), out)
         with lock:
-            results[row.name] = result
+            results[job.name] = result
         return result
 
-    # The long from-scratch trainings go first (official YAMLs, the largest, before the scaled ones) so they overlap
-    # the rest. A row waits only on rows submitted before it (a from-scratch row needs nothing), and the pool takes
-    # work in order, so this cannot deadlock.
-    order = sorted(rows, key=lambda row: (not row.from_scratch, row.from_scratch and row.target is not None))
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for row in order:
-            futures[row.name] = pool.submit(work, row)
+    # The long from-scratch trainings go first so they overlap the rest. A job waits only on jobs submitted before
+    # it (a from-scratch job needs nothing, and every other job comes after what it needs), and the pool takes work
+    # in order, so this cannot deadlock.
+    order = sorted(jobs, key=lambda job: not job.first)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for job in order:
+            futures[job.name] = pool.submit(work, job)
         for future in futures.values():
             future.result()
-    return {row.name: results[row.name] for row in rows}
+    return {job.name: results[job.name] for job in jobs}
 
 
-def latency(rows: list[Row], results: dict[str, dict], args: argparse.Namespace) -> dict[str, dict]:
-    """onnxruntime latency of every row's model next to the baseline's, cached until the set of models changes."""
+def summarize(rows: list[Row], jobs: dict[str, dict], args: argparse.Namespace) -> dict[str, dict]:
+    """One entry per row: cost of its network, mAP per seed and their mean, wall time of all its jobs."""
+    summary = {}
+    for row in rows:
+        seeds = row_seeds(row, args)
+        runs = {seed: jobs[job_name(row, seed)] for seed in seeds} if seeds else {None: jobs[row.name]}
+        one = next(iter(runs.values()))
+        walls = [r["wall_s"] for r in runs.values()] + [jobs.get(f"{row.name}-prune", {}).get("wall_s") or 0]
+        summary[row.name] = {
+            "macs": one.get("macs"),
+            "params": one.get("params"),
+            "map50": statistics.mean(r["map50"] for r in runs.values()),
+            "map50_95": statistics.mean(r["map50_95"] for r in runs.values()),
+            "seeds": {str(seed): r["map50_95"] for seed, r in runs.items() if seed is not None},
+            "wall_s": None if None in walls else sum(walls),
+            "commands": ([jobs[f"{row.name}-prune"]["command"]] if row.prune else [])
+            + [r["command"] for r in runs.values()],
+        }
+    return summary
+
+
+def latency(rows: list[Row], args: argparse.Namespace) -> dict[int, dict[str, dict]]:
+    """onnxruntime latency of every row's model (its first seed), one interleaved bench per size, cached."""
     out = Path(args.out)
     models = {"baseline": args.weights}
-    models.update({r.name: str(out / r.name / r.model_file) for r in rows if r.model_file and r.name in results})
-    cache = out / "latency.json"
-    if cache.exists():
-        cached = json.loads(cache.read_text())
-        if cached["models"] == models:
-            return cached["rows"]
-    argv = ["bench", *models.values(), "--imgsz", str(args.imgsz), "--runs", str(args.bench_runs), "--json"]
-    print("[latency] yolo-prune " + shlex.join(argv), flush=True)
-    done = subprocess.run([*CLI, *argv], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"[latency] failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
-    report = json.loads(done.stdout)
-    timed = {name: entry for name, entry in zip(models, report["rows"])}
-    record = {"models": models, "command": "yolo-prune " + shlex.join(argv), "rows": timed}
-    cache.write_text(json.dumps(record, indent=2) + "\n")
-    return timed
-
-
-def table(rows: list[Row], results: dict[str, dict], timing: dict[str, dict]) -> str:
-    """The Markdown table: cost, accuracy, drops against baseline and control, latency, wall time."""
-    base, control = results["baseline"], results["control"]
-    base_macs, base_params = control["macs"], control["params"]
-    base_ms = timing.get("baseline", {}).get("median_ms")
-    lines = [
-        "| row | method | target | MACs % | params (M) | mAP50 | mAP50-95 | vs baseline | vs control "
-        "| latency median / p90 (ms) | speedup | wall (min) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
     for row in rows:
-        r = results.get(row.name)
-        if r is None or "map50_95" not in r:
+        seeds = row_seeds(row, args)
+        if row.model_file and seeds:
+            models[row.name] = str(out / job_name(row, seeds[0]) / row.model_file)
+    cache = out / "latency.json"
+    record = json.loads(cache.read_text()) if cache.exists() else {}
+    for size in args.bench_imgsz:
+        if record.get(str(size), {}).get("models") == models:
             continue
-        macs = r.get("macs") or base_macs
-        params = r.get("params") or base_params
-        t = timing.get(row.name, {})
-        ms = f"{t['median_ms']:.1f} / {t['p90_ms']:.1f}" if t else "-"
-        speedup = f"{base_ms / t['median_ms']:.2f}x" if t and base_ms else "-"
-        target = f"{100 * row.target:.0f}%" if row.target else "-"
+        argv = ["bench", *models.values(), "--imgsz", str(size), "--runs", str(args.bench_runs), "--json"]
+        print("[latency] yolo-prune " + shlex.join(argv), flush=True)
+        done = subprocess.run([*CLI, *argv], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"[latency] failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
+        timed = dict(zip(models, json.loads(done.stdout)["rows"]))
+        record[str(size)] = {"models": models, "command": "yolo-prune " + shlex.join(argv), "rows": timed}
+        cache.write_text(json.dumps(record, indent=2) + "\n")
+    return {size: record[str(size)]["rows"] for size in args.bench_imgsz}
+
+
+def map_cell(entry: dict) -> str:
+    """'0.5836 (0.5830 / 0.5842)': the mean, then every seed's value; a single run says so."""
+    values = list(entry["seeds"].values())
+    if len(values) > 1:
+        return f"{entry['map50_95']:.4f} ({' / '.join(f'{v:.4f}' for v in values)})"
+    return f"{entry['map50_95']:.4f} (one run)"
+
+
+def table(rows: list[Row], summary: dict[str, dict], timing: dict[int, dict[str, dict]]) -> str:
+    """The Markdown table: cost, mAP50-95 (mean and seeds), drop against the row's own control, latency, speedup."""
+    sizes = list(timing)
+    lines = [
+        "| row | method | target | GMACs (% of own original) | params (M) | mAP50-95 mean (seeds) | vs own control | "
+        + " | ".join(f"ms @{s}" for s in sizes) + " | speedup " + " / ".join(f"@{s}" for s in sizes)
+        + " | wall (min) |",
+        "|---|---|---|---|---|---|---|" + "---|" * len(sizes) + "---|---|",
+    ]  # fmt: skip
+    for row in rows:
+        r, ref = summary.get(row.name), summary.get(row.reference)
+        if r is None or ref is None:
+            continue
+        macs = r["macs"] or ref["macs"]
+        macs = f"{macs / 1e9:.3f} ({100 * macs / ref['macs']:.1f}%)"
+        params = f"{(r['params'] or ref['params']) / 1e6:.2f}"
+        ms = [timing[s].get(row.name if row.seeded else "baseline", {}).get("median_ms") for s in sizes]
+        ref_ms = [timing[s].get(row.reference, {}).get("median_ms") for s in sizes]
+        speed = " / ".join(f"{b / m:.2f}x" if m and b else "-" for m, b in zip(ms, ref_ms))
+        wall = "-" if r["wall_s"] is None else f"{r['wall_s'] / 60:.1f}"
         lines.append(
-            f"| {row.name} | {row.method} | {target} | {100 * macs / base_macs:.1f} | {params / 1e6:.2f} "
-            f"| {r['map50']:.4f} | {r['map50_95']:.4f} | {100 * (r['map50_95'] - base['map50_95']):+.1f} "
-            f"| {100 * (r['map50_95'] - control['map50_95']):+.1f} | {ms} | {speedup} | {r['wall_s'] / 60:.1f} |"
+            f"| {row.name} | {row.method} | {row.target or '-'} | {macs} | {params} | {map_cell(r)} "
+            f"| {100 * (r['map50_95'] - ref['map50_95']):+.1f} | "
+            + " | ".join(f"{m:.1f}" if m else "-" for m in ms)
+            + f" | {speed} | {wall} |"
         )
     return "\n".join(lines)
 
 
-def pareto_plot(rows: list[Row], results: dict[str, dict], timing: dict[str, dict], path: Path) -> None:
-    """mAP50-95 against MACs (left) and against onnxruntime latency (right), one marker per method."""
+def frontier_check(
+    rows: list[Row], summary: dict[str, dict], timing: dict[int, dict[str, dict]], reference: str, share: float
+) -> list[str]:
+    """Does a pruned row dominate `reference`: at least its mean mAP50-95 at no more than `share` of its latency?"""
+    if reference not in summary:
+        return []
+    bar = summary[reference]["map50_95"]
+    lines = []
+    for size, rows_ms in timing.items():
+        ref_ms = rows_ms.get(reference, {}).get("median_ms")
+        if not ref_ms:
+            continue
+        fast = [
+            (summary[row.name]["map50_95"], row.name, rows_ms[row.name]["median_ms"])
+            for row in rows
+            if row.family in ("best", "uniform", "scratch") and row.name in summary and row.name in rows_ms
+            and rows_ms[row.name]["median_ms"] <= share * ref_ms
+        ]  # fmt: skip
+        head = f"- At {size} px, {reference} scores {bar:.4f} in {ref_ms:.1f} ms; at <= {share:.0%} of that"
+        if not fast:
+            lines.append(f"{head} ({share * ref_ms:.1f} ms) no pruned row runs.")
+            continue
+        best, name, ms = max(fast)
+        verdict = "dominates it" if best >= bar else f"falls {100 * (bar - best):.1f} points short"
+        lines.append(f"{head}, the best is {name}: {best:.4f} in {ms:.1f} ms ({ms / ref_ms:.0%}), which {verdict}.")
+    return lines
+
+
+def pareto_plot(rows: list[Row], summary: dict[str, dict], timing: dict[int, dict[str, dict]], path: Path) -> None:
+    """mAP50-95 against onnxruntime latency, one panel per size; the unpruned models joined as the frontier line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    base_macs = results["control"]["macs"]
-    styles = {"best": ("o", "tab:red"), "uniform-l2": ("s", "tab:blue"), "scratch": ("^", "tab:green"),
-              "unstructured": ("x", "tab:purple")}  # fmt: skip
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
-    for row in rows:
-        r = results.get(row.name)
-        if r is None or "map50_95" not in r:
-            continue
-        family = row.name.rsplit("-", 1)[0] if row.target else row.name
-        marker, color = styles.get(family, ("D", "black" if row.name in ("baseline", "control") else "tab:orange"))
-        x_macs = 100 * (r.get("macs") or base_macs) / base_macs
-        x_ms = timing.get(row.name, {}).get("median_ms")
-        for ax, x in ((axes[0], x_macs), (axes[1], x_ms)):
-            if x is None:
+    styles = {"best": ("o", "tab:red"), "uniform": ("s", "tab:blue"), "scratch": ("^", "tab:green"),
+              "unstructured": ("x", "tab:purple"), "control": ("D", "black"), "official": ("D", "black")}  # fmt: skip
+    fig, axes = plt.subplots(1, len(timing), figsize=(6 * len(timing), 4.8), squeeze=False)
+    for ax, (size, rows_ms) in zip(axes[0], timing.items()):
+        frontier = []
+        for row in rows:
+            r, t = summary.get(row.name), rows_ms.get(row.name)
+            if r is None or t is None or row.family == "baseline":
                 continue
-            ax.scatter(x, r["map50_95"], marker=marker, color=color, s=50)
-            ax.annotate(row.name, (x, r["map50_95"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    axes[0].set_xlabel("MACs (% of the original)")
-    axes[1].set_xlabel("onnxruntime CPU latency, median (ms)")
-    for ax in axes:
-        ax.set_ylabel("mAP50-95 (val)")
+            marker, color = styles[row.family]
+            values = list(r["seeds"].values())
+            spread = [[r["map50_95"] - min(values)], [max(values) - r["map50_95"]]]
+            ax.errorbar(t["median_ms"], r["map50_95"], yerr=spread, fmt=marker, color=color, ms=6, capsize=3)
+            ax.annotate(row.name, (t["median_ms"], r["map50_95"]), textcoords="offset points", xytext=(4, 4),
+                        fontsize=8)  # fmt: skip
+            if row.family in ("control", "official"):
+                frontier.append((t["median_ms"], r["map50_95"]))
+        if frontier:
+            xs, ys = zip(*sorted(frontier))
+            ax.plot(xs, ys, "--", color="gray", label="unpruned models, same fine-tune (frontier)")
+            ax.legend(loc="lower right", fontsize=8)
+        ax.set_xlabel(f"onnxruntime CPU latency at {size} px, median (ms)")
+        ax.set_ylabel("mAP50-95 (val), mean of seeds; bars: min-max")
         ax.grid(alpha=0.3)
     fig.suptitle("Same fine-tune budget for every pruned row; from-scratch rows get baseline epochs + budget")
     fig.tight_layout()
@@ -289,15 +417,19 @@ def update_doc(doc: Path, section: str) -> None:
 
 
 def smoke_setup(args: argparse.Namespace) -> None:
-    """Tiny inputs: synthetic shapes, the committed demo weights, one epoch, one target, few timed runs."""
+    """Tiny inputs: synthetic shapes, the committed demo weights, one epoch, one target, two seeds, few timed runs."""
     from yolo_prune.data.synthetic import generate
 
     out = Path(args.out)
     args.data = str(generate(out / "data", n_train=24, n_val=8, imgsz=64))
     args.weights = str(REPO / "weights" / "demo-yolov8n.pt")
-    args.targets, args.official = [0.5], ["yolo11n.yaml"]
+    args.targets, args.official, args.seeds = ["0.5"], ["yolo11n.yaml"], [0, 1]
     args.epochs, args.scratch_epochs, args.imgsz, args.batch = 1, 1, 64, 8
-    args.scan_batches, args.bench_runs = 1, 3
+    args.bench_runs, args.bench_imgsz = 3, [64]
+
+
+def number_list(kind: type) -> Callable[[str], list]:
+    return lambda text: [kind(v) for v in text.split(",")] if text else []
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -306,7 +438,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weights", help="The trained detector to prune.")
     parser.add_argument("--base-yaml", default="yolov8n.yaml", help="YAML of the weights, for the scratch rows.")
     parser.add_argument("--out", default="scratch/bench-compare")
-    parser.add_argument("--targets", default="0.5,0.33", type=lambda s: [float(t) for t in s.split(",")])
+    parser.add_argument(
+        "--targets", default="0.5,0.33", type=number_list(str), help="MACs fractions (0.5) and speedups (1.4x)."
+    )
     parser.add_argument(
         "--official",
         default="yolo11n.yaml,yolo26n.yaml",
@@ -314,14 +448,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Official YAMLs trained from scratch for --scratch-epochs; YAML=CHECKPOINT instead fine-tunes a "
         "checkpoint already trained from that YAML with the baseline's recipe for --epochs (the control's schedule).",
     )
+    parser.add_argument(
+        "--official-targets", default="", type=number_list(str), help="Prune each official CHECKPOINT at these too."
+    )
+    parser.add_argument(
+        "--rows", default=",".join(FAMILIES), type=lambda s: s.split(","), help=f"Families to run: {FAMILIES}."
+    )
+    parser.add_argument("--seeds", default="0", type=number_list(int), help="Fine-tuning seeds of every row.")
+    parser.add_argument("--scratch-seeds", type=int, default=1, help="From-scratch rows run the first N seeds.")
     parser.add_argument("--epochs", type=int, default=15, help="Fine-tune budget of every pruned row and control.")
     parser.add_argument("--scratch-epochs", type=int, default=115, help="Epochs of from-scratch rows.")
     parser.add_argument("--imgsz", type=int, default=384)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--jobs", type=int, default=1, help="Rows run at the same time.")
-    parser.add_argument("--sensitivity", help="An existing sensitivity.json of --weights (else scanned once).")
-    parser.add_argument("--scan-batches", type=int, default=4)
+    parser.add_argument("--jobs", type=int, default=1, help="Jobs run at the same time.")
+    parser.add_argument("--bench-imgsz", type=number_list(int), help="Sizes to time the models at (default: --imgsz).")
     parser.add_argument("--bench-runs", type=int, default=50)
+    parser.add_argument("--reference", default="yolo11n", help="The row a pruned row should dominate.")
+    parser.add_argument("--share", type=float, default=0.75, help="... at no more than this share of its latency.")
     parser.add_argument("--doc", type=Path, help="Markdown file whose marked section receives the results.")
     parser.add_argument("--smoke", action="store_true", help="Tiny version on synthetic data (for the tests).")
     args = parser.parse_args(argv)
@@ -329,6 +472,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         smoke_setup(args)
     elif not (args.data and args.weights):
         parser.error("--data and --weights are required (or --smoke)")
+    args.bench_imgsz = args.bench_imgsz or [args.imgsz]
+    unknown = set(args.rows) - set(FAMILIES)
+    if unknown or not args.seeds:
+        parser.error(f"--rows takes {', '.join(FAMILIES)}; --seeds at least one" + (f" (got {sorted(unknown)})"
+                     if unknown else ""))  # fmt: skip
     return args
 
 
@@ -342,26 +490,29 @@ def main(argv: list[str] | None = None) -> dict:
 
     names_count = len(yaml.safe_load(Path(args.data).read_text())["names"])
     rows = build_rows(args, names_count)
-    results = run_all(rows, out, args.jobs)
-    timing = latency(rows, results, args)
-    md = table(rows, results, timing)
-    pareto_plot(rows, results, timing, out / "pareto.png")
+    jobs = run_all([job for row in rows for job in jobs_of(row, args)], out, args.jobs)
+    summary = summarize(rows, jobs, args)
+    timing = latency(rows, args)
+    md = table(rows, summary, timing)
+    check = "\n".join(frontier_check(rows, summary, timing, args.reference, args.share))
+    pareto_plot(rows, summary, timing, out / "pareto.png")
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}"
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    summary = {"date": date, "machine": machine, "command": command, "rows": results, "latency": timing}
-    (out / "results.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    (out / "results.md").write_text(md + "\n")
-    print(md)
+    record = {"date": date, "machine": machine, "command": command, "rows": summary, "jobs": jobs, "latency": timing}
+    (out / "results.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    (out / "results.md").write_text(md + "\n" + (f"\n{check}\n" if check else ""))
+    print(md + (f"\n\n{check}" if check else ""))
     if args.doc:
         shutil.copyfile(out / "pareto.png", args.doc.parent / "compare-pareto.png")
-        commands = "\n".join(f"    {r['command']}" for r in results.values())
-        bench_command = json.loads((out / "latency.json").read_text())["command"]
+        commands = "\n".join(f"    {c}" for r in summary.values() for c in r["commands"])
+        benches = "\n".join(f"    {json.loads((out / 'latency.json').read_text())[str(s)]['command']}"
+                            for s in args.bench_imgsz)  # fmt: skip
         update_doc(
             args.doc,
-            f"Produced by `{command}` on {date} ({machine}).\n\n{md}\n\n![Pareto](compare-pareto.png)\n\n"
-            f"Each row's own command:\n\n{commands}\n\nLatency: `{bench_command}`",
+            f"Produced by `{command}` on {date} ({machine}).\n\n{md}\n\n{check}\n\n![Pareto](compare-pareto.png)\n\n"
+            f"Each row's commands:\n\n{commands}\n\nLatency:\n\n{benches}",
         )
-    return summary
+    return record
 
 
 if __name__ == "__main__":

@@ -39,32 +39,53 @@ def smoke(tmp_path_factory, compare):
     return {"root": root, "out": root / "out", "doc": doc, "summary": summary, "argv": argv}
 
 
-def test_smoke_runs_every_row(smoke):
-    rows = smoke["summary"]["rows"]
-    expected = {"baseline", "control", "sensitivity", "best-50", "uniform-l2-50", "scratch-50", "unstructured-50"}
-    assert expected | {"yolo11n"} == set(rows)
-    for name in expected - {"sensitivity"} | {"yolo11n"}:
-        assert 0.0 <= rows[name]["map50_95"] <= rows[name]["map50"] <= 1.0, name
-        assert rows[name]["command"].startswith("yolo-prune ")
+def test_smoke_runs_every_row_with_two_seeds(smoke):
+    rows, jobs = smoke["summary"]["rows"], smoke["summary"]["jobs"]
+    assert set(rows) == {"baseline", "control", "best-50", "uniform-l2-50", "scratch-50", "unstructured-50", "yolo11n"}
+    # Structured rows are pruned once and fine-tuned per seed; from-scratch rows run the first seed only.
+    assert set(jobs) == {
+        "baseline", "control-s0", "control-s1", "best-50-prune", "best-50-s0", "best-50-s1", "uniform-l2-50-prune",
+        "uniform-l2-50-s0", "uniform-l2-50-s1", "scratch-50-s0", "unstructured-50-s0", "unstructured-50-s1",
+        "yolo11n-s0",
+    }  # fmt: skip
+    for name, job in jobs.items():
+        assert job["command"].startswith("yolo-prune "), name
+        if not name.endswith("-prune"):
+            assert 0.0 <= job["map50_95"] <= job["map50"] <= 1.0, name
+    assert jobs["best-50-prune"]["command"].endswith("--epochs 0 --out " + str(smoke["out"] / "best-50-prune"))
+    assert jobs["best-50-s1"]["command"].startswith(f"yolo-prune train {smoke['out'] / 'best-50-prune' / 'pruned.pt'}")
+    assert "--seed 1" in jobs["best-50-s1"]["command"] and "--seed 0" in jobs["best-50-s0"]["command"]
+    # A row's mAP is the mean of its seeds, each kept.
+    best = rows["best-50"]
+    assert best["seeds"] == {"0": jobs["best-50-s0"]["map50_95"], "1": jobs["best-50-s1"]["map50_95"]}
+    assert best["map50_95"] == pytest.approx((best["seeds"]["0"] + best["seeds"]["1"]) / 2)
+    assert len(rows["scratch-50"]["seeds"]) == 1 and best["commands"][0] == jobs["best-50-prune"]["command"]
     base_macs = rows["control"]["macs"]
     assert rows["best-50"]["macs"] / base_macs == pytest.approx(0.5, abs=0.03)
     assert rows["uniform-l2-50"]["macs"] / base_macs == pytest.approx(0.5, abs=0.03)
     # The width-scaled YAML lands on a multiple-of-8 channel step near the target.
     assert rows["scratch-50"]["macs"] / base_macs == pytest.approx(0.5, abs=0.1)
     # Unstructured pruning zeroes the share of parameters the structured best row removed, and keeps every MAC.
-    sparsity = float(re.search(r"--unstructured (\S+)", rows["unstructured-50"]["command"]).group(1))
+    sparsity = float(re.search(r"--unstructured (\S+)", jobs["unstructured-50-s0"]["command"]).group(1))
     assert sparsity == pytest.approx(1 - rows["best-50"]["params"] / rows["control"]["params"], abs=1e-3)
     assert rows["unstructured-50"]["macs"] == base_macs
 
 
 def test_smoke_writes_table_plot_latency_and_doc(smoke):
     out = smoke["out"]
-    timing = json.loads((out / "latency.json").read_text())
+    timing = json.loads((out / "latency.json").read_text())["64"]
     assert set(timing["rows"]) == {"baseline", "control", "best-50", "uniform-l2-50", "scratch-50",
                                    "unstructured-50", "yolo11n"}  # fmt: skip
+    assert "/control-s0/model.pt" in timing["command"]  # the first seed's model is timed
     assert all(entry["median_ms"] > 0 and entry["p90_ms"] >= entry["median_ms"] for entry in timing["rows"].values())
-    table = (out / "results.md").read_text().splitlines()
-    assert len(table) == 2 + 7  # header, rule, one line per row (the sensitivity scan has no mAP)
+    lines = (out / "results.md").read_text().splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    assert len(table) == 2 + 7  # header, rule, one line per row
+    control = next(line for line in table if line.startswith("| control |"))
+    seeds = smoke["summary"]["rows"]["control"]["seeds"]
+    assert f"({seeds['0']:.4f} / {seeds['1']:.4f})" in control and "| +0.0 |" in control
+    assert "(one run)" in next(line for line in table if line.startswith("| scratch-50 |"))
+    assert any(line.startswith("- At 64 px, yolo11n scores") for line in lines)  # the check against --reference
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     doc = smoke["doc"].read_text()
     assert doc.startswith("# Benchmarks\n\nWritten by hand, kept.\n")
@@ -76,9 +97,43 @@ def test_rerun_uses_cached_rows(smoke, compare):
     out = smoke["out"]
     logs = {p.name: p.stat().st_size for p in out.glob("*.log")}
     again = compare.main(smoke["argv"])
-    assert {p.name: p.stat().st_size for p in out.glob("*.log")} == logs  # no row ran again
+    assert {p.name: p.stat().st_size for p in out.glob("*.log")} == logs  # no job ran again
     assert again["rows"] == smoke["summary"]["rows"]
     assert smoke["doc"].read_text().count("<!-- compare.py: start -->") == 1  # the section replaced, not appended
+
+
+def test_official_checkpoints_are_pruned_at_macs_and_speed_targets(compare, tmp_path):
+    argv = ["--data", "d.yaml", "--weights", "v8.pt", "--out", str(tmp_path), "--targets", "0.5,1.4x",
+            "--official", "yolo11n.yaml=y11.pt", "--official-targets", "1.4x,0.5", "--seeds", "0,1", "--rows",
+            "control,best,official"]  # fmt: skip
+    args = compare.parse_args(argv)
+    rows = {row.name: row for row in compare.build_rows(args, 3)}
+    assert set(rows) == {"control", "best-50", "best-1.4x", "yolo11n", "yolo11n-best-50", "yolo11n-best-1.4x"}
+    speed = rows["yolo11n-best-1.4x"]
+    assert speed.reference == "yolo11n" and speed.target == "1.4x"
+    assert speed.prune[:4] == ["prune", "y11.pt", "--target-speedup", "1.4"]
+    jobs = compare.jobs_of(speed, args)
+    assert [job.name for job in jobs] == ["yolo11n-best-1.4x-prune", "yolo11n-best-1.4x-s0", "yolo11n-best-1.4x-s1"]
+    assert jobs[0].argv({})[-4:] == ["--epochs", "0", "--out", "{out}"]
+    trained = jobs[2].argv({})
+    assert trained[:2] == ["train", str(tmp_path / "yolo11n-best-1.4x-prune" / "pruned.pt")]
+    assert trained[trained.index("--seed") + 1] == "1" and jobs[2].needs == ["yolo11n-best-1.4x-prune"]
+
+
+def test_frontier_check_reports_the_shortfall(compare):
+    row = lambda name, family: compare.Row(name, name, family, None, lambda r, s: [])  # noqa: E731
+    rows = [row("yolo11n", "official"), row("best-50", "best"), row("best-33", "best")]
+    summary = {"yolo11n": {"map50_95": 0.59}, "best-50": {"map50_95": 0.584}, "best-33": {"map50_95": 0.579}}
+    timing = {384: {"yolo11n": {"median_ms": 20.0}, "best-50": {"median_ms": 15.0}, "best-33": {"median_ms": 13.0}}}
+    (line,) = compare.frontier_check(rows, summary, timing, "yolo11n", 0.75)
+    assert "the best is best-50: 0.5840 in 15.0 ms (75%), which falls 0.6 points short" in line
+    summary["best-33"]["map50_95"] = 0.60
+    assert (
+        "best-33: 0.6000 in 13.0 ms (65%), which dominates it"
+        in compare.frontier_check(rows, summary, timing, "yolo11n", 0.75)[0]
+    )
+    timing[384]["best-50"]["median_ms"] = timing[384]["best-33"]["median_ms"] = 16.0
+    assert "no pruned row runs" in compare.frontier_check(rows, summary, timing, "yolo11n", 0.75)[0]
 
 
 def test_scaled_yaml_matches_the_macs_target(compare, tmp_path):
