@@ -133,8 +133,9 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
         for flag, goal, tag in goals(values):
             label = tag if tag.endswith("x") else f"{tag}%"
             name = f"{prefix}best-{tag}"
+            allocation = "latency allocation with the scan" if tag.endswith("x") else "sensitivity allocation"
             rows.append(
-                Row(name, "yolo_prune default recipe with data (sensitivity allocation)", "best", label,
+                Row(name, f"yolo_prune default recipe with data ({allocation})", "best", label,
                     trained(lambda n=name: str(out / f"{n}-prune" / "pruned.pt"), args.epochs), reference,
                     prune=["prune", weights, flag, goal, *common])
             )  # fmt: skip
@@ -393,12 +394,12 @@ def pareto_plot(rows: list[Row], summary: dict[str, dict], timing: dict[int, dic
                 frontier.append((t["median_ms"], r["map50_95"]))
         if frontier:
             xs, ys = zip(*sorted(frontier))
-            ax.plot(xs, ys, "--", color="gray", label="unpruned models, same fine-tune (frontier)")
+            ax.plot(xs, ys, "--", color="gray", label="unpruned models (frontier)")
             ax.legend(loc="lower right", fontsize=8)
         ax.set_xlabel(f"onnxruntime CPU latency at {size} px, median (ms)")
         ax.set_ylabel("mAP50-95 (val), mean of seeds; bars: min-max")
         ax.grid(alpha=0.3)
-    fig.suptitle("Same fine-tune budget for every pruned row; from-scratch rows get baseline epochs + budget")
+    fig.suptitle("Same fine-tune epochs for every row; from scratch: baseline epochs + those", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -473,6 +474,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     elif not (args.data and args.weights):
         parser.error("--data and --weights are required (or --smoke)")
     args.bench_imgsz = args.bench_imgsz or [args.imgsz]
+    if "unstructured" in args.rows and not {"best", "control"} <= set(args.rows):
+        parser.error("the unstructured rows take their sparsity from the best and control rows: select those too")
     unknown = set(args.rows) - set(FAMILIES)
     if unknown or not args.seeds:
         parser.error(f"--rows takes {', '.join(FAMILIES)}; --seeds at least one" + (f" (got {sorted(unknown)})"

@@ -159,3 +159,10 @@ def test_missing_inputs_are_a_usage_error(compare, tmp_path, capsys):
     assert exit_info.value.code == 2
     assert "--data and --weights are required (or --smoke)" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_unstructured_rows_without_the_rows_they_read_are_a_usage_error(compare, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        compare.parse_args(["--data", "d.yaml", "--weights", "w.pt", "--rows", "control,unstructured"])
+    assert exit_info.value.code == 2
+    assert "take their sparsity from the best and control rows" in capsys.readouterr().err
