@@ -1,10 +1,11 @@
-"""Prove it: the default recipe against what a user would do instead, at the same cost and epoch budget, two seeds.
+"""Prove it: the default recipe against what a user would do instead, at the same cost and epoch budget, per seed.
 
 Starting from a trained detector (--weights), for every target: a MACs fraction T (0.5) or a speedup X (1.4x):
 
     control           the unpruned model fine-tuned for the same epochs
-    best-T, best-Xx   this project's default recipe with data (`yolo-prune prune --data`: sensitivity allocation, its
-                      scan cached), pruned once and fine-tuned once per seed
+    best-T, best-Xx   this project's default recipe with data (`yolo-prune prune --data`: the sensitivity allocation
+                      for a MACs target, the latency allocation with the scan for a speed target; the scan cached),
+                      pruned once and fine-tuned once per seed
     uniform-l2-T      uniform one-shot L2 pruning, the Torch-Pruning YOLOv8 example's recipe
     scratch-T         the same YAML with its width scaled to the same MACs, trained from scratch
     unstructured-T    global unstructured L1 at the parameter sparsity of best-T (zeros held while fine-tuning)
@@ -18,16 +19,19 @@ not depend on the seed) and its pruned.pt fine-tuned by `yolo-prune train` per s
 prune run's own fine-tuning. Every job is one `yolo-prune` command, printed and stored with its result; finished
 jobs are cached (OUT/<job>.json) and an interrupted one continues where it stopped, so the benchmark can be killed
 and rerun. Then every row's model (first seed) is exported to ONNX and timed side by side in onnxruntime at every
---bench-imgsz (one interleaved `yolo-prune bench` per size, cached in OUT/latency.json).
+--bench-imgsz (one interleaved `yolo-prune bench` per size, cached in OUT/latency.json until the models, their
+files or the bench options change). Prunes to a speed target time the network end to end, so they run first, one at
+a time, before any other job shares the machine.
 
     python benchmarks/compare.py --data scratch/bccd/data.yaml --weights ../shared/weights/yolov8n-bccd.pt \
         --out scratch/frontier --targets 0.5,0.33 --seeds 0,1 --jobs 2 --bench-imgsz 384,640 \
-        --official yolo11n.yaml=../shared/weights/yolo11n-bccd.pt --official-targets 1.4x --doc docs/benchmarks.md
+        --official yolo11n.yaml=../shared/weights/yolo11n-bccd.pt,yolo26n.yaml=../shared/weights/yolo26n-bccd.pt \
+        --official-targets 1.4x,0.5 --rows baseline,control,best,uniform,unstructured,official --doc docs/benchmarks.md
 
 Writes OUT/results.json, OUT/results.md (the table and the check against --reference) and OUT/pareto.png (mAP50-95
-against latency, the official models as the frontier line); with `--doc`, the same replace the marked section of
-that Markdown file. `--smoke` runs a tiny version (synthetic data, the committed demo weights, 1 epoch, one target,
-two seeds) that the tests exercise.
+against latency, the unpruned models, control and official, as the frontier line); with `--doc`, the same replace
+the marked section of that Markdown file. `--smoke` runs a tiny version (synthetic data, the committed demo weights,
+1 epoch, one target, two seeds) that the tests exercise.
 """
 
 from __future__ import annotations
@@ -70,12 +74,10 @@ class Row:
     reference: str = "control"  # the row of this row's unpruned network: its MACs are 100% and its mAP the bar
     prune: list[str] | None = None  # prune once (seed-free), then `command` fine-tunes OUT/<name>-prune/pruned.pt
     needs: list[str] = field(default_factory=list)  # jobs whose results `command` reads
+    prune_after: list[str] = field(default_factory=list)  # jobs the prune waits for (one sensitivity scan per weights)
     model_file: str | None = "model.pt"  # the row's model in a seed's folder, for the latency stage
     from_scratch: bool = False  # a long training from random weights
     seeded: bool = True  # False: one job without --seed (the baseline's validation)
-
-    def pruned(self, out: Path) -> str:
-        return str(out / f"{self.name}-prune" / "pruned.pt")
 
 
 def scaled_yaml(base: str, fraction: float, imgsz: int, nc: int, out: Path) -> tuple[Path, float]:
@@ -137,7 +139,8 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
             rows.append(
                 Row(name, f"yolo_prune default recipe with data ({allocation})", "best", label,
                     trained(lambda n=name: str(out / f"{n}-prune" / "pruned.pt"), args.epochs), reference,
-                    prune=["prune", weights, flag, goal, *common])
+                    prune=["prune", weights, flag, goal, *common],
+                    prune_after=[f"{rows[0].name}-prune"] if rows else [])
             )  # fmt: skip
         return rows
 
@@ -177,11 +180,18 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
                 Row(name, f"official {name} from scratch", "official", None,
                     trained(lambda y=yaml_file: y, args.scratch_epochs), reference=name, from_scratch=True)
             )  # fmt: skip
-    return [row for row in rows if row.family in args.rows]
+    selected = [row for row in rows if row.family in args.rows]
+    names = [row.name for row in selected]
+    if len(set(names)) < len(names):
+        raise SystemExit(f"two rows share a name: {sorted({n for n in names if names.count(n) > 1})}")
+    missing = sorted({row.reference for row in selected} - set(names))
+    if missing:
+        raise SystemExit(f"--rows leaves out {missing}, which other selected rows are measured against")
+    return selected
 
 
 def goals(values: list[str]) -> list[tuple[str, str, str]]:
-    """(prune flag and value, row tag) of every target: `0.5` is 50% of the MACs, `1.4x` a speedup of 1.4."""
+    """(prune flag, its value, row tag) of every target: `0.5` is 50% of the MACs, `1.4x` a speedup of 1.4."""
     out = []
     for value in values:
         if value.endswith("x"):
@@ -202,6 +212,7 @@ class Job:
     argv: Callable[[dict[str, dict]], list[str]]
     needs: list[str]
     first: bool = False  # a long from-scratch training: started before everything else
+    alone: bool = False  # times the network end to end (a speed target): run before the pool, on a quiet machine
 
 
 def row_seeds(row: Row, args: argparse.Namespace) -> list[int]:
@@ -222,7 +233,8 @@ def jobs_of(row: Row, args: argparse.Namespace) -> list[Job]:
     needs = list(row.needs)
     if row.prune is not None:
         prune = [*row.prune, "--epochs", "0", "--out", "{out}"]
-        jobs.append(Job(f"{row.name}-prune", lambda r: prune, []))
+        speed = "--target-speedup" in row.prune
+        jobs.append(Job(f"{row.name}-prune", lambda r: prune, [] if speed else row.prune_after, alone=speed))
         needs.append(f"{row.name}-prune")
     for seed in row_seeds(row, args):
         jobs.append(Job(job_name(row, seed), lambda r, s=seed: row.command(r, s), needs, row.from_scratch))
@@ -249,7 +261,11 @@ def run_all(jobs: list[Job], out: Path, workers: int) -> dict[str, dict]:
     # The long from-scratch trainings go first so they overlap the rest. A job waits only on jobs submitted before
     # it (a from-scratch job needs nothing, and every other job comes after what it needs), and the pool takes work
     # in order, so this cannot deadlock.
-    order = sorted(jobs, key=lambda job: not job.first)
+    with ThreadPoolExecutor(max_workers=1) as serial:  # speed-target prunes need nothing and time on their own
+        for job in [job for job in jobs if job.alone]:
+            futures[job.name] = serial.submit(work, job)
+            futures[job.name].result()
+    order = sorted((job for job in jobs if not job.alone), key=lambda job: not job.first)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for job in order:
             futures[job.name] = pool.submit(work, job)
@@ -265,7 +281,9 @@ def summarize(rows: list[Row], jobs: dict[str, dict], args: argparse.Namespace) 
         seeds = row_seeds(row, args)
         runs = {seed: jobs[job_name(row, seed)] for seed in seeds} if seeds else {None: jobs[row.name]}
         one = next(iter(runs.values()))
-        walls = [r["wall_s"] for r in runs.values()] + [jobs.get(f"{row.name}-prune", {}).get("wall_s") or 0]
+        walls = [r["wall_s"] for r in runs.values()]
+        if row.prune is not None:
+            walls.append(jobs[f"{row.name}-prune"]["wall_s"])
         summary[row.name] = {
             "macs": one.get("macs"),
             "params": one.get("params"),
@@ -290,15 +308,17 @@ def latency(rows: list[Row], args: argparse.Namespace) -> dict[int, dict[str, di
     cache = out / "latency.json"
     record = json.loads(cache.read_text()) if cache.exists() else {}
     for size in args.bench_imgsz:
-        if record.get(str(size), {}).get("models") == models:
-            continue
         argv = ["bench", *models.values(), "--imgsz", str(size), "--runs", str(args.bench_runs), "--json"]
+        stamps = {name: os.stat(path).st_mtime for name, path in models.items()}  # a retrained model is timed again
+        if record.get(str(size), {}).get("argv") == argv and record[str(size)].get("stamps") == stamps:
+            continue
         print("[latency] yolo-prune " + shlex.join(argv), flush=True)
         done = subprocess.run([*CLI, *argv], capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"[latency] failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
         timed = dict(zip(models, json.loads(done.stdout)["rows"]))
-        record[str(size)] = {"models": models, "command": "yolo-prune " + shlex.join(argv), "rows": timed}
+        record = {k: v for k, v in record.items() if k.isdigit()}  # sizes only (drops an older file's layout)
+        record[str(size)] = {"argv": argv, "stamps": stamps, "command": "yolo-prune " + shlex.join(argv), "rows": timed}
         cache.write_text(json.dumps(record, indent=2) + "\n")
     return {size: record[str(size)]["rows"] for size in args.bench_imgsz}
 
@@ -312,14 +332,18 @@ def map_cell(entry: dict) -> str:
 
 
 def table(rows: list[Row], summary: dict[str, dict], timing: dict[int, dict[str, dict]]) -> str:
-    """The Markdown table: cost, mAP50-95 (mean and seeds), drop against the row's own control, latency, speedup."""
+    """The Markdown table: cost, mAP50-95 (mean and seeds), its difference from the control (the unpruned --weights
+    with the same fine-tune) and from the row's own control (its unpruned network: an official model for the rows
+    pruned from it), latency, speedup against the row's own control."""
     sizes = list(timing)
     lines = [
-        "| row | method | target | GMACs (% of own original) | params (M) | mAP50-95 mean (seeds) | vs own control | "
+        "| row | method | target | GMACs (% of own original) | params (M) | mAP50-95 mean (seeds) | vs control "
+        "| vs own control | "
         + " | ".join(f"ms @{s}" for s in sizes) + " | speedup " + " / ".join(f"@{s}" for s in sizes)
         + " | wall (min) |",
-        "|---|---|---|---|---|---|---|" + "---|" * len(sizes) + "---|---|",
+        "|---|---|---|---|---|---|---|---|" + "---|" * len(sizes) + "---|---|",
     ]  # fmt: skip
+    control = summary["control"]["map50_95"]
     for row in rows:
         r, ref = summary.get(row.name), summary.get(row.reference)
         if r is None or ref is None:
@@ -333,7 +357,7 @@ def table(rows: list[Row], summary: dict[str, dict], timing: dict[int, dict[str,
         wall = "-" if r["wall_s"] is None else f"{r['wall_s'] / 60:.1f}"
         lines.append(
             f"| {row.name} | {row.method} | {row.target or '-'} | {macs} | {params} | {map_cell(r)} "
-            f"| {100 * (r['map50_95'] - ref['map50_95']):+.1f} | "
+            f"| {100 * (r['map50_95'] - control):+.1f} | {100 * (r['map50_95'] - ref['map50_95']):+.1f} | "
             + " | ".join(f"{m:.1f}" if m else "-" for m in ms)
             + f" | {speed} | {wall} |"
         )
@@ -343,7 +367,8 @@ def table(rows: list[Row], summary: dict[str, dict], timing: dict[int, dict[str,
 def frontier_check(
     rows: list[Row], summary: dict[str, dict], timing: dict[int, dict[str, dict]], reference: str, share: float
 ) -> list[str]:
-    """Does a pruned row dominate `reference`: at least its mean mAP50-95 at no more than `share` of its latency?"""
+    """Does a pruned (or width-scaled) model dominate `reference`: at least its mean mAP50-95 at no more than `share`
+    of its latency? One line per timed size: the best such model and its margin, or how far it falls short."""
     if reference not in summary:
         return []
     bar = summary[reference]["map50_95"]
@@ -360,7 +385,7 @@ def frontier_check(
         ]  # fmt: skip
         head = f"- At {size} px, {reference} scores {bar:.4f} in {ref_ms:.1f} ms; at <= {share:.0%} of that"
         if not fast:
-            lines.append(f"{head} ({share * ref_ms:.1f} ms) no pruned row runs.")
+            lines.append(f"{head} ({share * ref_ms:.1f} ms) no pruned or smaller model runs.")
             continue
         best, name, ms = max(fast)
         verdict = "dominates it" if best >= bar else f"falls {100 * (bar - best):.1f} points short"
@@ -474,6 +499,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     elif not (args.data and args.weights):
         parser.error("--data and --weights are required (or --smoke)")
     args.bench_imgsz = args.bench_imgsz or [args.imgsz]
+    if args.scratch_seeds < 1:
+        parser.error("--scratch-seeds must be at least 1 (leave the scratch rows out with --rows instead)")
     if "unstructured" in args.rows and not {"best", "control"} <= set(args.rows):
         parser.error("the unstructured rows take their sparsity from the best and control rows: select those too")
     unknown = set(args.rows) - set(FAMILIES)

@@ -83,7 +83,11 @@ def test_smoke_writes_table_plot_latency_and_doc(smoke):
     assert len(table) == 2 + 7  # header, rule, one line per row
     control = next(line for line in table if line.startswith("| control |"))
     seeds = smoke["summary"]["rows"]["control"]["seeds"]
-    assert f"({seeds['0']:.4f} / {seeds['1']:.4f})" in control and "| +0.0 |" in control
+    assert f"({seeds['0']:.4f} / {seeds['1']:.4f})" in control
+    rows = smoke["summary"]["rows"]
+    best = next(line for line in table if line.startswith("| best-50 |"))
+    delta = f"| {100 * (rows['best-50']['map50_95'] - rows['control']['map50_95']):+.1f} |"
+    assert best.count(delta) == 2  # against the control, which is also its own
     assert "(one run)" in next(line for line in table if line.startswith("| scratch-50 |"))
     assert any(line.startswith("- At 64 px, yolo11n scores") for line in lines)  # the check against --reference
     assert (out / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -99,6 +103,8 @@ def test_rerun_uses_cached_rows(smoke, compare):
     again = compare.main(smoke["argv"])
     assert {p.name: p.stat().st_size for p in out.glob("*.log")} == logs  # no job ran again
     assert again["rows"] == smoke["summary"]["rows"]
+    assert again["latency"] == smoke["summary"]["latency"]  # the models did not change: not timed again
+    assert json.loads((out / "latency.json").read_text())["64"]["argv"][-3:] == ["--runs", "3", "--json"]
     assert smoke["doc"].read_text().count("<!-- compare.py: start -->") == 1  # the section replaced, not appended
 
 
@@ -133,7 +139,7 @@ def test_frontier_check_reports_the_shortfall(compare):
         in compare.frontier_check(rows, summary, timing, "yolo11n", 0.75)[0]
     )
     timing[384]["best-50"]["median_ms"] = timing[384]["best-33"]["median_ms"] = 16.0
-    assert "no pruned row runs" in compare.frontier_check(rows, summary, timing, "yolo11n", 0.75)[0]
+    assert "no pruned or smaller model runs" in compare.frontier_check(rows, summary, timing, "yolo11n", 0.75)[0]
 
 
 def test_scaled_yaml_matches_the_macs_target(compare, tmp_path):
@@ -166,3 +172,27 @@ def test_unstructured_rows_without_the_rows_they_read_are_a_usage_error(compare,
         compare.parse_args(["--data", "d.yaml", "--weights", "w.pt", "--rows", "control,unstructured"])
     assert exit_info.value.code == 2
     assert "take their sparsity from the best and control rows" in capsys.readouterr().err
+
+
+def test_rows_measured_against_a_left_out_row_are_refused(compare, tmp_path):
+    argv = ["--data", "d.yaml", "--weights", "w.pt", "--out", str(tmp_path), "--targets", "0.5",
+            "--official", "yolo11n.yaml=y11.pt", "--official-targets", "1.4x", "--rows", "control,best"]  # fmt: skip
+    with pytest.raises(SystemExit, match=r"--rows leaves out \['yolo11n'\], which other selected rows are measured"):
+        compare.build_rows(compare.parse_args(argv), 3)
+    twice = ["--data", "d.yaml", "--weights", "w.pt", "--out", str(tmp_path), "--targets", "0.5,0.50", "--rows",
+             "control,best"]  # fmt: skip
+    with pytest.raises(SystemExit, match=r"two rows share a name: \['best-50'\]"):
+        compare.build_rows(compare.parse_args(twice), 3)
+
+
+def test_a_speed_target_prune_runs_alone_before_the_others(compare, tmp_path):
+    args = compare.parse_args(["--data", "d.yaml", "--weights", "w.pt", "--out", str(tmp_path), "--targets",
+                               "0.5,1.4x", "--rows", "control,best"])  # fmt: skip
+    jobs = {job.name: job for row in compare.build_rows(args, 3) for job in compare.jobs_of(row, args)}
+    assert jobs["best-1.4x-prune"].alone and not jobs["best-50-prune"].alone
+    assert not any(job.alone for name, job in jobs.items() if not name.endswith("-prune"))
+    # Prunes of the same weights wait for the first one, so the sensitivity scan runs once and is then read from cache.
+    args = compare.parse_args(["--data", "d.yaml", "--weights", "w.pt", "--out", str(tmp_path), "--targets",
+                               "0.5,0.33", "--rows", "control,best"])  # fmt: skip
+    jobs = {job.name: job for row in compare.build_rows(args, 3) for job in compare.jobs_of(row, args)}
+    assert jobs["best-33-prune"].needs == ["best-50-prune"] and jobs["best-50-prune"].needs == []
