@@ -63,14 +63,15 @@ class Allocation(ABC):
 _ALLOCATIONS: dict[str, type[Allocation]] = {}
 
 # The defaults, chosen by measurement (docs/benchmarks.md sections 9 and 10; yolov8n-bccd at 50% MACs, 30 fine-tune
-# epochs at 384, val mAP50-95, one run each). With data: sensitivity allocation, 0.5982 (uniform 0.5788; the unpruned
-# model given the same epochs 0.597); `latency` with the scan runs faster (1.75x against 1.58x at 640) for 0.5861.
-# Without data: `latency` (block-aligned, global L2 ranking): 1.73x at 640 on 2 threads where uniform runs 1.24x,
-# for 0.5429 against uniform's 0.5788 after the same 30 epochs (trained separately). `--ratio` is a channel ratio,
-# which only uniform and global take: uniform then. A speed target (`--target-speedup`, `--target-latency`) is searched
-# on the latency model's prediction, which only block-aligned widths follow: with data, the sensitivity allocation's
-# free widths made yolo11n-bccd at 1.4x measure 1.32x, 1.53x, 1.32x for predictions of 1.27x, 1.34x, 1.23x and the
-# search failed (2026-12-01), so a speed target takes `latency`, with the scan when there is data.
+# epochs at 384, val mAP50-95, mean of two seeds). With data: sensitivity allocation, 0.5943 (uniform 0.5797; the
+# unpruned model given the same epochs 0.597, one run); `latency` with the scan runs faster (1.75x against 1.58x at
+# 640) for 0.5826. Without data: `latency` (block-aligned, global L2 ranking): 1.73x at 640 on 2 threads where uniform
+# runs 1.24x, for 0.5458 against uniform's 0.5797 after the same 30 epochs (trained separately). `--ratio` is a
+# channel ratio, which only uniform and global take: uniform then. A speed target (`--target-speedup`,
+# `--target-latency`) is searched on the latency model's prediction, which only block-aligned widths follow: with
+# data, the sensitivity allocation's free widths made yolo11n-bccd at 1.4x measure 1.32x, 1.53x, 1.32x for
+# predictions of 1.27x, 1.34x, 1.23x and the search failed (2026-12-01), so a speed target takes `latency`, with the
+# scan when there is data (1.42x in two rounds).
 DEFAULT_WITH_DATA = "sensitivity"
 DEFAULT_WITHOUT_DATA = "latency"
 DEFAULT_FOR_RATIO = "uniform"
