@@ -6,6 +6,8 @@ import importlib.util
 import json
 import re
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -196,3 +198,30 @@ def test_a_speed_target_prune_runs_alone_before_the_others(compare, tmp_path):
                                "0.5,0.33", "--rows", "control,best"])  # fmt: skip
     jobs = {job.name: job for row in compare.build_rows(args, 3) for job in compare.jobs_of(row, args)}
     assert jobs["best-33-prune"].needs == ["best-50-prune"] and jobs["best-50-prune"].needs == []
+
+
+def test_a_job_waiting_on_another_leaves_its_worker_to_a_ready_one(compare, tmp_path):
+    # scan (slow) <- fine-tune; train needs nothing. With two workers, train must start while scan runs, not after.
+    events: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def runner(name: str, argv: list[str], out: Path) -> dict:
+        with lock:
+            events.append(("start", name))
+        time.sleep(0.3 if name == "scan" else 0.05)
+        with lock:
+            events.append(("end", name))
+        return {"argv": argv}
+
+    jobs = [
+        compare.Job("scan", lambda r: ["scan"], []),
+        compare.Job("fine-tune", lambda r: ["fine-tune", *sorted(r)], ["scan"]),
+        compare.Job("train", lambda r: ["train"], []),
+    ]
+    results = compare.run_all(jobs, tmp_path, workers=2, runner=runner)
+    assert events.index(("start", "train")) < events.index(("end", "scan"))
+    assert events.index(("end", "scan")) < events.index(("start", "fine-tune"))
+    assert "scan" in results["fine-tune"]["argv"]  # it was given the result it needed
+    orphan = [compare.Job("fine-tune", lambda r: ["fine-tune"], ["never-run"])]
+    with pytest.raises(SystemExit, match=r"jobs wait on jobs that never run: \['fine-tune'\]"):
+        compare.run_all(orphan, tmp_path, workers=2, runner=runner)
