@@ -212,7 +212,7 @@ class Job:
     name: str
     argv: Callable[[dict[str, dict]], list[str]]
     needs: list[str]
-    first: bool = False  # a long from-scratch training: started before everything else
+    first: bool = False  # a long from-scratch training: started before the other ready jobs
     alone: bool = False  # times the network end to end (a speed target): run before the pool, on a quiet machine
 
 
@@ -272,7 +272,7 @@ def run_all(jobs: list[Job], out: Path, workers: int, runner: Runner = run_row) 
             for job in ready[: workers - len(running)]:
                 pending.remove(job)
                 running[pool.submit(work, job)] = job
-            if not running:  # build_rows only makes jobs that need selected jobs; this guards the next change
+            if not running:  # nothing runs and nothing can start: a need that is not among the jobs
                 raise SystemExit(f"jobs wait on jobs that never run: {sorted(job.name for job in pending)}")
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
