@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_prune.app import prune_run
+from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.config import PruneConfig
 
@@ -119,13 +121,14 @@ class _ModelledBench:
     def __init__(self, timer, imgsz: int, error: float = 1.0, overhead: float = 0.0):
         self.timer, self.imgsz, self.error, self.overhead, self.calls = timer, imgsz, error, overhead, 0
 
-    def __call__(self, paths, imgsz, runs, threads):
+    def __call__(self, paths, imgsz, runs, threads, runtime):
         from types import SimpleNamespace
 
         from yolo_prune.pruning.latency import predict_ms
         from yolo_prune.pruning.load import load_model
 
         self.calls += 1
+        self.seen = (runtime, threads, [Path(p).suffix for p in paths])
         ms = [predict_ms(load_model(p), self.imgsz, self.timer) for p in paths]
         ms[1:] = [m * self.error for m in ms[1:]]
         ms = [m + self.overhead * ms[0] for m in ms]
@@ -151,6 +154,36 @@ def test_a_speedup_target_is_corrected_by_what_is_measured(tmp_path, monkeypatch
     assert first["aimed"] == 1.6 and first["measured"] == pytest.approx(1.6 / 1.15, rel=0.05)
     assert speedup["rounds"][1]["aimed"] > 1.6  # aimed higher to make up for the model's optimism
     assert report.prune["allocation"] == "latency"
+
+
+def test_a_speedup_target_on_a_torch_runtime_times_the_checkpoints(tmp_path, monkeypatch):
+    from conftest import PaddedTimer
+
+    timer = PaddedTimer(16)
+    fake = _ModelledBench(timer, 64)
+    asked = []
+    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: asked.append((runtime, threads)) or timer)
+    monkeypatch.setattr(prune_run, "bench", fake)
+    monkeypatch.setattr(prune_run, "export_onnx", lambda weights, imgsz: pytest.fail("a torch runtime needs no ONNX"))
+    config = PruneConfig(target_speedup=1.4, imgsz=64, runtime="torch-cpu", threads=1)
+    report = prune_run.run_prune("yolov8n.yaml", config, tmp_path / "run")
+    assert asked == [("torch-cpu", 1)]  # the latency model times its convs on the same runtime
+    assert fake.seen == ("torch-cpu", 1, [".pt", ".pt"])  # original and candidate as checkpoints
+    assert report.prune["speedup"]["runtime"] == "torch-cpu"
+    assert report.prune["speedup"]["measured"] == pytest.approx(1.4, rel=prune_run.SPEEDUP_TOLERANCE)
+
+
+def test_a_runtime_this_machine_cannot_time_on_fails_before_any_work(tmp_path):
+    import torch
+
+    with pytest.raises(ConfigError, match="unknown runtime 'tensorrt'; choose one of: onnxruntime-cpu, torch-cpu"):
+        prune_run.run_prune("yolov8n.yaml", PruneConfig(target_speedup=1.5, runtime="tensorrt"), tmp_path / "a")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="runtime 'torch-cuda-fp16' needs a CUDA GPU"):
+            prune_run.run_prune(
+                "yolov8n.yaml", PruneConfig(target_speedup=1.5, runtime="torch-cuda-fp16"), tmp_path / "b"
+            )
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
 def test_a_speedup_the_runtime_never_reaches_is_one_error_and_no_folder(tmp_path, monkeypatch):

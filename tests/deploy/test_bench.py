@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from conftest import IMGSZ
 from typer.testing import CliRunner
 
@@ -13,7 +14,7 @@ from yolo_prune.app.cli import app
 from yolo_prune.deploy.bench import bench, onnx_cost
 from yolo_prune.deploy.export import export_onnx
 from yolo_prune.deploy.quantize import quantize_int8
-from yolo_prune.errors import ExportError
+from yolo_prune.errors import ConfigError, ExportError, ModelLoadError
 from yolo_prune.pruning.cost import measure
 
 runner = CliRunner()
@@ -65,3 +66,46 @@ def test_cli_bench_json_and_table(weights):
     header = table.stdout.splitlines()[0]
     for column in ("model", "precision", f"GMACs @{IMGSZ}", "params M", "size MB", "median ms", "p90 ms", "speedup"):
         assert column in header
+
+
+def test_bench_on_torch_cpu_times_the_checkpoints_at_a_batch(weights):
+    full, pruned = weights("yolov8n.yaml", pruned=False), weights("yolov8n.yaml")
+    one = bench([full, pruned], imgsz=IMGSZ, runs=5, warmup=1, threads=1, runtime="torch-cpu")
+    four = bench([full], imgsz=IMGSZ, runs=5, warmup=1, threads=1, runtime="torch-cpu", batch=4)
+    assert all(r.onnx_bytes is None and r.precision == "fp32" and r.cost_source == "pytorch" for r in one)
+    assert one[1].macs < 0.6 * one[0].macs and one[1].source_bytes < one[0].source_bytes
+    assert one[0].speedup == 1.0 and all(0 < r.median_ms <= r.p90_ms for r in one)
+    assert four[0].median_ms > one[0].median_ms  # four images per call cost more than one
+    assert json.dumps([r.to_dict() for r in one])
+
+
+def test_bench_bad_runtime_inputs(weights, fp32_onnx):
+    with pytest.raises(ModelLoadError, match=r"\.onnx: expected a \.pt"):
+        bench([fp32_onnx], imgsz=IMGSZ, runtime="torch-cpu")
+    with pytest.raises(ConfigError, match="onnxruntime-cpu times the exported graph at batch 1; --batch 8 needs a"):
+        bench([weights("yolov8n.yaml")], imgsz=IMGSZ, batch=8)
+    with pytest.raises(ConfigError, match="--batch must be at least 1, got 0"):
+        bench([weights("yolov8n.yaml")], imgsz=IMGSZ, runtime="torch-cpu", batch=0)
+    with pytest.raises(ConfigError, match="unknown runtime 'coreml'"):
+        bench([weights("yolov8n.yaml")], imgsz=IMGSZ, runtime="coreml")
+
+
+def test_cli_bench_on_a_torch_runtime(weights):
+    models = [str(weights("yolov8n.yaml", pruned=False)), str(weights("yolov8n.yaml"))]
+    args = ["bench", *models, "--imgsz", str(IMGSZ), "--runs", "3", "--warmup", "1", "--threads", "1"]
+    result = runner.invoke(app, [*args, "--runtime", "torch-cpu", "--batch", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert (payload["runtime"], payload["batch"]) == ("torch-cpu", 2)
+    assert payload["runtime_detail"].startswith("PyTorch ") and payload["rows"][0]["onnx_bytes"] is None
+    table = runner.invoke(app, [*args, "--runtime", "torch-cpu"])
+    assert table.exit_code == 0 and "PyTorch modules timed" in table.stdout and "batch 1" in table.stdout
+    bad = runner.invoke(app, [*args, "--batch", "4"])
+    assert bad.exit_code != 0 and "--batch 4 needs a torch runtime" in bad.output and "Traceback" not in bad.output
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_bench_on_cuda_fp16(weights):
+    full, pruned = weights("yolov8n.yaml", pruned=False), weights("yolov8n.yaml")
+    rows = bench([full, pruned], imgsz=IMGSZ, runs=5, warmup=2, runtime="torch-cuda-fp16", batch=32)
+    assert [r.precision for r in rows] == ["fp16", "fp16"] and all(r.median_ms > 0 for r in rows)

@@ -1,12 +1,15 @@
-"""The onnxruntime layer timer: real timings of one-conv graphs, cached on disk per machine, and its bad inputs."""
+"""The layer timers: real timings of one-conv graphs (onnxruntime) and modules (PyTorch), cached on disk per machine
+and runtime, and their bad inputs."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import torch
 
-from yolo_prune.deploy.latency import OnnxruntimeTimer, _kernel_ms, check_runtime, get_timer
+from yolo_prune.deploy.latency import OnnxruntimeTimer, TorchTimer, _kernel_ms, get_timer
+from yolo_prune.deploy.runtimes import get_runtime
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.latency import ConvShape
 
@@ -46,9 +49,49 @@ def test_kernel_time_leaves_out_reorders():
 
 
 def test_unknown_runtime_and_bad_threads():
-    with pytest.raises(ConfigError, match="unknown runtime 'tensorrt'; choose one of: onnxruntime-cpu"):
-        check_runtime("tensorrt")
+    with pytest.raises(ConfigError, match="unknown runtime 'tensorrt'; choose one of: onnxruntime-cpu, torch-cpu, tor"):
+        get_runtime("tensorrt")
     with pytest.raises(ConfigError, match="unknown runtime"):
         get_timer("tensorrt")
     with pytest.raises(ConfigError, match="--threads must be at least 1"):
         OnnxruntimeTimer(threads=0)
+    with pytest.raises(ConfigError, match="--threads must be at least 1"):
+        get_timer("torch-cpu", threads=0)
+    with pytest.raises(ConfigError, match="TorchTimer times torch runtimes, not 'onnxruntime-cpu'"):
+        TorchTimer("onnxruntime-cpu")
+
+
+def test_torch_timer_measures_and_caches_apart_from_onnxruntime(tmp_path):
+    small = ConvShape(16, 16, 3, 1, 1, 1, 1, 32, 32, True)
+    big = ConvShape(64, 64, 3, 1, 1, 1, 1, 32, 32, True)
+    depthwise = ConvShape(32, 32, 3, 2, 1, 32, 1, 16, 16, False)
+    threads = torch.get_num_threads()
+    timer = TorchTimer("torch-cpu", threads=1, cache=tmp_path)
+    ms_small, ms_big, ms_dw = timer([small, big, depthwise])
+    assert 0 < ms_small < ms_big and ms_dw > 0
+    assert torch.get_num_threads() == threads  # PyTorch's own setting is restored after timing
+    assert timer.timed == 3 and timer.path.name.startswith("torch-cpu-")
+    assert "fp32, threads 1" in json.loads(timer.path.read_text())["machine"]
+    again = TorchTimer("torch-cpu", threads=1, cache=tmp_path)
+    assert again([big]) == [ms_big] and again.timed == 0
+    assert OnnxruntimeTimer(threads=1, cache=tmp_path).path != timer.path
+    assert isinstance(get_timer("torch-cpu", 1), TorchTimer) and isinstance(
+        get_timer("onnxruntime-cpu"), OnnxruntimeTimer
+    )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_the_cuda_runtime_without_a_gpu_is_one_clear_error():
+    with pytest.raises(ConfigError, match="^runtime 'torch-cuda-fp16' needs a CUDA GPU, and PyTorch sees none"):
+        get_timer("torch-cuda-fp16")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_torch_timer_on_cuda_fp16(tmp_path):
+    shapes = [ConvShape(16, 16, 3, 1, 1, 1, 1, 80, 80, True), ConvShape(256, 256, 3, 1, 1, 1, 1, 80, 80, True)]
+    timer = TorchTimer("torch-cuda-fp16", cache=tmp_path)
+    small, big = timer(shapes)
+    assert 0 < small < big
+    assert "fp16" in json.loads(timer.path.read_text())["machine"]
+    with pytest.raises(ConfigError, match="--threads sets CPU threads; runtime 'torch-cuda-fp16' runs on the GPU"):
+        get_runtime("torch-cuda-fp16", threads=2)

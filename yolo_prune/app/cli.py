@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from yolo_prune.deploy.formats import FORMATS
+from yolo_prune.deploy.runtimes import DEFAULT_RUNTIME, RUNTIMES
 from yolo_prune.errors import ConfigError, YoloPruneError
 from yolo_prune.pruning import allocation as allocations
 from yolo_prune.pruning import importance as criteria
@@ -94,8 +95,11 @@ def prune(
     ] = None,
     runtime: Annotated[
         str,
-        typer.Option("--runtime", help="Where latency is measured (latency allocation and speed targets)."),
-    ] = "onnxruntime-cpu",
+        typer.Option(
+            "--runtime",
+            help=f"Where latency is measured (latency allocation and speed targets): {', '.join(RUNTIMES)}.",
+        ),
+    ] = DEFAULT_RUNTIME,
     threads: Annotated[
         int | None,
         typer.Option("--threads", help="Runtime threads for latency (default: the runtime's own); as deployed."),
@@ -393,22 +397,32 @@ def bench(
     runs: Annotated[int, typer.Option("--runs", help="Timed inferences per model (interleaved rounds).")] = 50,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed rounds first.")] = 10,
     threads: Annotated[
-        int | None, typer.Option("--threads", help="onnxruntime intra-op threads (default: one per core).")
+        int | None, typer.Option("--threads", help="CPU intra-op threads (default: the runtime's, one per core).")
     ] = None,
+    runtime: Annotated[
+        str,
+        typer.Option("--runtime", help=f"Where to time: {', '.join(RUNTIMES)} (torch runtimes time .pt files)."),
+    ] = DEFAULT_RUNTIME,
+    batch: Annotated[
+        int, typer.Option("--batch", help="Images per call (above 1 on torch runtimes; ms are per call).")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """CPU latency of MODELS side by side in onnxruntime (.pt files are exported to ONNX first)."""
+    """Latency of MODELS side by side on one runtime (onnxruntime CPU by default: .pt files are exported first)."""
     import onnxruntime
 
     from yolo_prune.app.render import bench_text
     from yolo_prune.deploy.bench import bench as run_bench
+    from yolo_prune.deploy.runtimes import get_runtime
 
-    rows = run_bench(models, imgsz=imgsz, runs=runs, warmup=warmup, threads=threads)
+    rows = run_bench(models, imgsz=imgsz, runs=runs, warmup=warmup, threads=threads, runtime=runtime, batch=batch)
+    detail = get_runtime(runtime, threads).describe(threads)
     if as_json:
         payload = {"rows": [r.to_dict() for r in rows], "imgsz": imgsz, "threads": threads, "runs": runs}
-        typer.echo(json.dumps({**payload, "warmup": warmup, "onnxruntime": onnxruntime.__version__}))
+        payload |= {"warmup": warmup, "runtime": runtime, "runtime_detail": detail, "batch": batch}
+        typer.echo(json.dumps({**payload, "onnxruntime": onnxruntime.__version__}))
         return
-    typer.echo(bench_text(rows, imgsz, runs, warmup, threads, onnxruntime.__version__))
+    typer.echo(bench_text(rows, imgsz, runs, warmup, detail, batch))
 
 
 @app.command()

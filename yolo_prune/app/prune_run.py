@@ -31,7 +31,8 @@ from yolo_prune.atomic import write_json
 from yolo_prune.data.datasets import batches, check_model, check_split, resolve_dataset
 from yolo_prune.deploy.bench import bench
 from yolo_prune.deploy.export import export_onnx
-from yolo_prune.deploy.latency import check_runtime, get_timer
+from yolo_prune.deploy.latency import get_timer
+from yolo_prune.deploy.runtimes import get_runtime
 from yolo_prune.errors import ConfigError, TargetUnreachableError
 from yolo_prune.pruning.allocation import create_allocation, default_allocation, get_allocation
 from yolo_prune.pruning.checkpoint import save_checkpoint
@@ -118,7 +119,7 @@ def run_prune(
         raise ConfigError(f"--epochs ({train.epochs}) must be at least --steps ({steps})")
     if sparse_epochs < 0:
         raise ConfigError(f"--sparse-epochs must be 0 or more, got {sparse_epochs}")
-    check_runtime(config.runtime)
+    get_runtime(config.runtime, config.threads)  # a runtime this machine can time on, before any work
     if (out / STATE).exists():
         raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
     if config.allocation is None:  # the best measured allocation for what was given (see pruning.allocation)
@@ -274,7 +275,9 @@ def _prune_step(current, config: PruneConfig, allocation, base_macs: int, timer)
     goal, aim, rounds = config.target_speedup, config.target_speedup, []
     best = None  # (pruned, result, round)
     with tempfile.TemporaryDirectory(prefix="yolo-prune-speedup-") as tmp:
-        original = export_onnx(save_checkpoint(current, Path(tmp) / "original.pt"), imgsz=config.imgsz).file
+        original = save_checkpoint(current, Path(tmp) / "original.pt")
+        if not get_runtime(config.runtime).uses_torch:  # exported once, not once per round
+            original = export_onnx(original, imgsz=config.imgsz).file
         for n in range(SPEEDUP_ROUNDS):
             try:
                 pruned, result = run(replace(config, target_speedup=aim), timer=timer)
@@ -283,7 +286,7 @@ def _prune_step(current, config: PruneConfig, allocation, base_macs: int, timer)
                     raise
                 break  # the corrected aim is beyond the latency model's reach: judge the rounds so far
             candidate = save_checkpoint(pruned, Path(tmp) / f"candidate{n}.pt")
-            rows = bench([original, candidate], imgsz=config.imgsz, runs=SPEEDUP_RUNS, threads=config.threads)
+            rows = bench([original, candidate], imgsz=config.imgsz, runs=SPEEDUP_RUNS, **_where(config))
             measured = rows[1].speedup
             rounds.append(
                 {"aimed": aim, "measured": measured, "original_ms": rows[0].median_ms, "pruned_ms": rows[1].median_ms}
@@ -306,11 +309,16 @@ def _prune_step(current, config: PruneConfig, allocation, base_macs: int, timer)
     return pruned, result
 
 
+def _where(config: PruneConfig) -> dict:
+    """`bench`'s arguments that name the runtime a prune measures latency on."""
+    return {"runtime": config.runtime, "threads": config.threads}
+
+
 def _speedup_for(original, config: PruneConfig, target_ms: float) -> float:
     """The speedup that takes `original` to `target_ms` end to end on the config's runtime (timed here)."""
     with tempfile.TemporaryDirectory(prefix="yolo-prune-latency-") as tmp:
         weights = save_checkpoint(original, Path(tmp) / "original.pt")
-        ms = bench([weights], imgsz=config.imgsz, runs=SPEEDUP_RUNS, threads=config.threads)[0].median_ms
+        ms = bench([weights], imgsz=config.imgsz, runs=SPEEDUP_RUNS, **_where(config))[0].median_ms
     LOGGER.info(f"the original runs in {ms:.2f} ms on {config.runtime} at imgsz {config.imgsz}")
     if target_ms >= ms:
         raise ConfigError(

@@ -118,7 +118,8 @@ def prune_text(report) -> str:
         s = p["speedup"]
         parts.append(
             f"speed on {s['runtime']}: {s['measured']:.2f}x end to end (target {s['target']:.2f}x; "
-            f"{s['original_ms']:.2f} -> {s['pruned_ms']:.2f} ms, exported ONNX timed interleaved; "
+            f"{s['original_ms']:.2f} -> {s['pruned_ms']:.2f} ms, "
+            f"{'checkpoints' if _on_torch(s['runtime']) else 'exported ONNX'} timed interleaved; "
             f"{len(s['rounds'])} round(s))"
         )
     elif p.get("latency_model"):
@@ -234,14 +235,22 @@ def export_text(report) -> str:
     return text
 
 
-def bench_text(rows: Sequence, imgsz: int, runs: int, warmup: int, threads: int | None, ort_version: str) -> str:
+def _on_torch(runtime: str) -> bool:
+    """Whether `runtime` times PyTorch modules (rather than exported ONNX files)."""
+    from yolo_prune.deploy.runtimes import RUNTIMES
+
+    return runtime in RUNTIMES and RUNTIMES[runtime].uses_torch
+
+
+def bench_text(rows: Sequence, imgsz: int, runs: int, warmup: int, runtime: str, batch: int = 1) -> str:
+    """The bench table; `runtime` describes where it was timed (`Runtime.describe`)."""
     table = [
         [
             r.model,
             r.precision,
             None if r.macs is None else r.macs / 1e9,
             None if r.params is None else r.params / 1e6,
-            r.onnx_bytes / 1e6,
+            None if r.onnx_bytes is None else r.onnx_bytes / 1e6,
             r.median_ms,
             r.p90_ms,
             r.speedup,
@@ -249,9 +258,10 @@ def bench_text(rows: Sequence, imgsz: int, runs: int, warmup: int, threads: int 
         for r in rows
     ]
     headers = ("model", "precision", f"GMACs @{imgsz}", "params M", "size MB", "median ms", "p90 ms", "speedup")
+    timed = "the timed ONNX file" if any(r.onnx_bytes is not None for r in rows) else "none (PyTorch modules timed)"
     return render_table(headers, table) + (
-        f"\n\nonnxruntime {ort_version} CPU, {threads or 'default'} intra-op threads, {runs} interleaved "
-        f"runs after {warmup} warm-up; size: the timed ONNX file; MACs: PyTorch count (.pt) or ONNX graph (.onnx)"
+        f"\n\n{runtime}, batch {batch}, {runs} interleaved runs after {warmup} warm-up; size: {timed}; "
+        "MACs: PyTorch count (.pt) or ONNX graph (.onnx)"
     )
 
 

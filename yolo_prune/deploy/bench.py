@@ -1,13 +1,14 @@
-"""CPU latency of exported models, side by side, measured so that their ratio holds on a noisy, shared machine.
+"""Latency of models side by side, measured so that their ratio holds on a noisy, shared machine.
 
-Every model runs as an onnxruntime CPU session in this one process, all with the same thread settings. Timing is
-interleaved: each round runs one inference of every model (the starting model rotates from round to round), so a
-burst of load from elsewhere slows all models alike instead of whichever happened to be timed then. The figures are
-the median and 90th percentile over the rounds after warm-up, and the speedup is the ratio of medians to the first
-model's.
+Every model runs on one runtime (`deploy.runtimes`) in this one process, all with the same settings: by default an
+onnxruntime CPU session per model; on a torch runtime (`torch-cpu`, `torch-cuda-fp16`) the checkpoint's fused
+module, with the device synchronized after every call. Timing is interleaved: each round runs one inference of
+every model (the starting model rotates from round to round), so a burst of load from elsewhere slows all models
+alike instead of whichever happened to be timed then. The figures are the median and 90th percentile over the
+rounds after warm-up, and the speedup is the ratio of medians to the first model's.
 
-`.pt` checkpoints are first exported to a temporary ONNX file with `export.export_onnx` (parity-checked), so a
-PyTorch checkpoint and its pruned or INT8 versions are compared in the same runtime.
+On onnxruntime, `.pt` checkpoints are first exported to a temporary ONNX file with `export.export_onnx`
+(parity-checked), so a PyTorch checkpoint and its pruned or INT8 versions are compared in the same runtime.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from yolo_prune.checks import check_imgsz, check_model_file, check_threads
+from yolo_prune.checks import check_imgsz, check_model_file
+from yolo_prune.deploy.runtimes import DEFAULT_RUNTIME, Runtime, get_runtime
 from yolo_prune.errors import ConfigError, ExportError, ModelLoadError
 
 LOGGER = logging.getLogger("yolo_prune")
@@ -32,12 +35,13 @@ _QUANTIZED_OPS = {"QuantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger
 
 @dataclass
 class BenchRow:
-    """One model's latency and cost. Sizes are of the ONNX file that was timed (what would be deployed)."""
+    """One model's latency and cost. `onnx_bytes` is the size of the ONNX file that was timed (what would be
+    deployed); None on a torch runtime, which times the checkpoint's module. Milliseconds are per call."""
 
     model: str
-    onnx_bytes: int
+    onnx_bytes: int | None
     source_bytes: int
-    precision: str  # fp32 or int8
+    precision: str  # fp32, int8 (an INT8 ONNX file) or fp16 (a torch runtime in half precision)
     macs: int | None
     params: int | None
     cost_source: str  # how macs/params were counted
@@ -59,14 +63,21 @@ def bench(
     warmup: int = 10,
     threads: int | None = None,
     fast_dfl: bool = True,
+    runtime: str = DEFAULT_RUNTIME,
+    batch: int = 1,
 ) -> list[BenchRow]:
-    """Time `models` (.pt or .onnx files) interleaved on onnxruntime's CPU provider; one row per model, in order.
+    """Time `models` interleaved on `runtime` (`runtimes.RUNTIMES`); one row per model, in order.
 
-    `threads` sets every session's intra-op threads (default: onnxruntime's, one per physical core). `fast_dfl` is
-    how .pt files are exported (see `export.export_format`).
+    On onnxruntime (the default) `models` are .pt or .onnx files, .pt exported first, at batch 1 (the exported
+    graph's). On a torch runtime they are .pt checkpoints, run as fused PyTorch modules at any `batch`; a row's
+    milliseconds are per call (the whole batch). `threads` sets the CPU's intra-op threads (default: the
+    runtime's). `fast_dfl` is how .pt files are exported (see `export.export_format`).
     """
     paths = [Path(m) for m in models]
-    _check_args(paths, imgsz, runs, warmup, threads)
+    spec = get_runtime(runtime, threads)
+    _check_args(paths, imgsz, runs, warmup, spec, batch)
+    if spec.uses_torch:
+        return _bench_torch(paths, imgsz, runs, warmup, threads, spec, batch)
     with tempfile.TemporaryDirectory(prefix="yolo-prune-bench-") as tmp:
         onnx_files, costs = [], []
         for i, path in enumerate(paths):
@@ -77,41 +88,79 @@ def bench(
                 onnx_files.append(path)
                 costs.append(onnx_cost(path, imgsz))
         sessions = [_session(f, imgsz, threads) for f in onnx_files]
+        x = np.random.default_rng(0).random((1, 3, *_hw(sessions[0])), dtype=np.float32)
+        calls = [partial(s.run, None, {s.get_inputs()[0].name: x}) for s in sessions]
         LOGGER.info(f"timing {len(paths)} model(s): {warmup} warm-up + {runs} interleaved rounds at imgsz {imgsz}")
-        times = _interleaved(sessions, runs, warmup)
-        rows = []
-        for path, onnx_file, (macs, params, how), t in zip(paths, onnx_files, costs, times):
-            median = float(np.median(t))
-            rows.append(
-                BenchRow(
-                    model=str(path),
-                    onnx_bytes=onnx_file.stat().st_size,
-                    source_bytes=path.stat().st_size,
-                    precision=_precision(onnx_file),
-                    macs=macs,
-                    params=params,
-                    cost_source=how,
-                    median_ms=median,
-                    p90_ms=float(np.percentile(t, 90)),
-                    mean_ms=float(np.mean(t)),
-                    speedup=float(np.median(times[0])) / median,
-                    runs=runs,
-                )
+        times = _interleaved(calls, runs, warmup)
+        files = [(f.stat().st_size, _precision(f)) for f in onnx_files]
+    return _rows(paths, files, costs, times)
+
+
+def _bench_torch(
+    paths: list[Path], imgsz: int, runs: int, warmup: int, threads: int | None, spec: Runtime, batch: int
+) -> list[BenchRow]:
+    """Time checkpoints as fused PyTorch modules on a torch runtime, synchronizing the device after every call."""
+    from yolo_prune.pruning.cost import measure
+    from yolo_prune.pruning.load import load_model
+
+    modules, costs = [], []
+    for path in paths:
+        model = load_model(path)
+        cost = measure(model, imgsz)
+        costs.append((cost.macs, cost.params, "pytorch"))
+        modules.append(spec.prepare(model.fuse(verbose=False)))  # BatchNorm folded, as Ultralytics predicts
+    x = spec.tensor((batch, 3, imgsz, imgsz))
+    LOGGER.info(
+        f"timing {len(paths)} model(s) on {spec.name}: {warmup} warm-up + {runs} interleaved rounds at imgsz {imgsz}, "
+        f"batch {batch}"
+    )
+    with spec.timing(threads):
+        times = _interleaved([partial(m, x) for m in modules], runs, warmup, spec.synchronize)
+    precision = "fp16" if spec.half else "fp32"
+    return _rows(paths, [(None, precision)] * len(paths), costs, times)
+
+
+def _rows(
+    paths: list[Path], files: list[tuple[int | None, str]], costs: list[tuple], times: list[list[float]]
+) -> list[BenchRow]:
+    """One `BenchRow` per model: `files` holds each timed file's size (None for a PyTorch module) and precision."""
+    base = float(np.median(times[0]))
+    rows = []
+    for path, (size, precision), (macs, params, how), t in zip(paths, files, costs, times):
+        median = float(np.median(t))
+        rows.append(
+            BenchRow(
+                model=str(path),
+                onnx_bytes=size,
+                source_bytes=path.stat().st_size,
+                precision=precision,
+                macs=macs,
+                params=params,
+                cost_source=how,
+                median_ms=median,
+                p90_ms=float(np.percentile(t, 90)),
+                mean_ms=float(np.mean(t)),
+                speedup=base / median,
+                runs=len(t),
             )
+        )
     return rows
 
 
-def _check_args(paths: list[Path], imgsz: int, runs: int, warmup: int, threads: int | None) -> None:
+def _check_args(paths: list[Path], imgsz: int, runs: int, warmup: int, spec: Runtime, batch: int) -> None:
     if not paths:
         raise ConfigError("give at least one model to bench")
     for path in paths:
-        check_model_file(path, (".pt", ".onnx"))
+        check_model_file(path, (".pt",) if spec.uses_torch else (".pt", ".onnx"))
     check_imgsz(imgsz)
     if runs < 1:
         raise ConfigError(f"--runs must be at least 1, got {runs}")
     if warmup < 0:
         raise ConfigError(f"--warmup must be 0 or more, got {warmup}")
-    check_threads(threads)
+    if batch < 1:
+        raise ConfigError(f"--batch must be at least 1, got {batch}")
+    if batch > 1 and not spec.uses_torch:
+        raise ConfigError(f"{spec.name} times the exported graph at batch 1; --batch {batch} needs a torch runtime")
 
 
 def _export(weights: Path, out: Path, imgsz: int, fast_dfl: bool = True) -> Path:
@@ -162,17 +211,19 @@ def _session(path: Path, imgsz: int, threads: int | None):
     return session
 
 
-def _interleaved(sessions: list, runs: int, warmup: int) -> list[list[float]]:
-    """Milliseconds per inference, per session: one inference of each session per round, rotating who goes first."""
-    x = np.random.default_rng(0).random((1, 3, *_hw(sessions[0])), dtype=np.float32)
-    feeds = [{s.get_inputs()[0].name: x} for s in sessions]
-    times: list[list[float]] = [[] for _ in sessions]
-    n = len(sessions)
+def _interleaved(
+    calls: list[Callable[[], object]], runs: int, warmup: int, synchronize: Callable[[], None] = lambda: None
+) -> list[list[float]]:
+    """Milliseconds per call, per model: one call of each model per round, rotating who goes first. `synchronize`
+    waits for the device after each call (a GPU runs asynchronously)."""
+    times: list[list[float]] = [[] for _ in calls]
+    n = len(calls)
     for r in range(warmup + runs):
         for k in range(n):
             i = (r + k) % n
             start = time.perf_counter_ns()
-            sessions[i].run(None, feeds[i])
+            calls[i]()
+            synchronize()
             if r >= warmup:
                 times[i].append((time.perf_counter_ns() - start) / 1e6)
     return times

@@ -6,7 +6,8 @@ costs. The timers live here because they need the runtime. `OnnxruntimeTimer` bu
 shape and times it with the same session options as `bench`. The figure is the kernels' own time from
 onnxruntime's profiler, without the layout reorders (NCHW to NCHWc and back) that only a lone conv needs: in the
 whole network a block-aligned conv reads and writes the blocked layout directly, and timing the reorders made
-aligned widths look slower than unaligned ones at 20x20. Every figure is cached in
+aligned widths look slower than unaligned ones at 20x20. `TorchTimer` times the same shapes as PyTorch modules
+on a torch runtime (`deploy.runtimes`: the CPU, or a CUDA GPU in FP16). Every figure is cached in
 `cache_dir()/latency/<runtime>-<machine>.json`, keyed by the shape (channels, kernel, stride and input size, so
 one file serves every imgsz): the first prune of a model at a new size times its shapes (seconds), later ones read
 them.
@@ -32,6 +33,7 @@ import numpy as np
 from yolo_prune.atomic import write_json
 from yolo_prune.cache import cache_dir
 from yolo_prune.checks import check_threads
+from yolo_prune.deploy.runtimes import DEFAULT_RUNTIME, get_runtime
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.latency import ConvShape
 
@@ -53,21 +55,18 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-class OnnxruntimeTimer:
-    """Times conv shapes on onnxruntime's CPU provider with `threads` intra-op threads (None: its default)."""
+class _CachedTimer:
+    """What every timer shares: a table of milliseconds per conv shape, read from and merged into its cache file.
 
-    runtime = "onnxruntime-cpu"
+    A subclass sets `runtime` and `machine` (the runtime, its settings and this machine's hardware: the cache key)
+    before calling `_open`, and implements `_time(shape)`.
+    """
 
-    def __init__(self, threads: int | None = None, cache: Path | None = None):
-        import onnxruntime as ort
+    runtime: str
+    machine: str
 
-        check_threads(threads)
-        self.threads = threads
-        self.machine = (
-            f"{_cpu_name()}, {os.cpu_count()} cpus, onnxruntime {ort.__version__}, threads {threads or 'default'}, "
-            f"timing v{TIMING_VERSION}"
-        )
-        digest = hashlib.sha256(self.machine.encode()).hexdigest()[:12]
+    def _open(self, cache: Path | None) -> None:
+        digest = hashlib.sha256(f"{self.machine}, timing v{TIMING_VERSION}".encode()).hexdigest()[:12]
         self.path = (cache or cache_dir()) / "latency" / f"{self.runtime}-{digest}.json"
         self._ms: dict[str, float] = self._read()
         self.timed = 0  # shapes this timer measured (not read from the cache)
@@ -102,6 +101,25 @@ class OnnxruntimeTimer:
             LOGGER.info(f"  timed {len(missing)} conv shape(s) in {time.perf_counter() - start:.1f} s")
             self._save()
         return [self._ms[s.key] for s in shapes]
+
+    def _time(self, s: ConvShape) -> float:
+        raise NotImplementedError
+
+
+class OnnxruntimeTimer(_CachedTimer):
+    """Times conv shapes on onnxruntime's CPU provider with `threads` intra-op threads (None: its default)."""
+
+    runtime = DEFAULT_RUNTIME
+
+    def __init__(self, threads: int | None = None, cache: Path | None = None):
+        import onnxruntime as ort
+
+        check_threads(threads)
+        self.threads = threads
+        self.machine = (
+            f"{_cpu_name()}, {os.cpu_count()} cpus, onnxruntime {ort.__version__}, threads {threads or 'default'}"
+        )
+        self._open(cache)
 
     def _time(self, s: ConvShape) -> float:
         import onnxruntime as ort
@@ -176,16 +194,49 @@ def _conv_graph(s: ConvShape):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
-RUNTIMES = {OnnxruntimeTimer.runtime: OnnxruntimeTimer}
+class TorchTimer(_CachedTimer):
+    """Times conv shapes as PyTorch modules (Conv2d, then SiLU when the shape has it) on a torch runtime
+    (`runtimes.RUNTIMES`: the CPU with `threads` threads, or a CUDA GPU in FP16 with cuDNN's autotuner on).
+
+    Each shape is timed with the device synchronized around every run, so the figure is the kernels' time plus
+    PyTorch's per-call overhead, which a deployed PyTorch model pays as well.
+    """
+
+    def __init__(self, runtime: str, threads: int | None = None, cache: Path | None = None):
+        import torch
+
+        self.spec = get_runtime(runtime, threads)
+        if not self.spec.uses_torch:
+            raise ConfigError(f"TorchTimer times torch runtimes, not '{runtime}'")
+        self.runtime, self.threads = runtime, threads
+        hardware = (
+            torch.cuda.get_device_name() if self.spec.device == "cuda" else f"{_cpu_name()}, {os.cpu_count()} cpus"
+        )
+        precision = "fp16" if self.spec.half else "fp32"
+        self.machine = f"{hardware}, torch {torch.__version__}, {precision}, threads {threads or 'default'}"
+        self._open(cache)
+
+    def _time(self, s: ConvShape) -> float:
+        from torch import nn
+
+        conv = nn.Conv2d(s.cin, s.cout, s.k, s.stride, s.pad, s.dilation, s.groups, bias=True)
+        module = self.spec.prepare(nn.Sequential(conv, nn.SiLU()) if s.act else conv)
+        x = self.spec.tensor((1, s.cin, s.h, s.w))
+        wall: list[float] = []
+        with self.spec.timing(self.threads):
+            for _ in range(3):  # warm-up; on a GPU, cuDNN's autotuner picks the kernel here
+                module(x)
+            self.spec.synchronize()
+            while len(wall) < MIN_RUNS or (len(wall) < MAX_RUNS and sum(wall) < MIN_MS):
+                t0 = time.perf_counter_ns()
+                module(x)
+                self.spec.synchronize()
+                wall.append((time.perf_counter_ns() - t0) / 1e6)
+        return float(np.median(wall))
 
 
-def check_runtime(runtime: str) -> None:
-    """Unknown runtime names fail listing the valid ones."""
-    if runtime not in RUNTIMES:
-        raise ConfigError(f"unknown runtime '{runtime}'; choose one of: {', '.join(RUNTIMES)}")
-
-
-def get_timer(runtime: str, threads: int | None = None) -> OnnxruntimeTimer:
-    """The layer timer for `runtime` (see `RUNTIMES`)."""
-    check_runtime(runtime)
-    return RUNTIMES[runtime](threads=threads)
+def get_timer(runtime: str, threads: int | None = None) -> OnnxruntimeTimer | TorchTimer:
+    """The layer timer for `runtime` (a name in `runtimes.RUNTIMES`), checked to be usable on this machine."""
+    if get_runtime(runtime, threads).uses_torch:
+        return TorchTimer(runtime, threads)
+    return OnnxruntimeTimer(threads=threads)

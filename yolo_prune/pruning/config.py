@@ -30,7 +30,7 @@ class PruneConfig:
     allocation: str | None = None  # how the budget is spread over groups (pruning.allocation); None: the default
     sensitivity: str | None = None  # sensitivity.json for allocation "sensitivity" (else scanned on the fly)
     round_to: int | None = None
-    runtime: str = "onnxruntime-cpu"  # where latency is measured (`deploy.latency.RUNTIMES`)
+    runtime: str = "onnxruntime-cpu"  # where latency is measured (`deploy.runtimes.RUNTIMES`)
     threads: int | None = None  # its intra-op threads (None: the runtime's default)
     imgsz: int = 640
     max_layer_ratio: float = 0.9  # never remove more than this share of one layer's channels
