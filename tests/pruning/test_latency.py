@@ -55,7 +55,7 @@ def test_candidate_widths_follow_round_to_and_the_layer_floor():
 def test_width_table_offers_the_learned_block_and_choose_widths_is_greedy_and_nested():
     timer = PaddedTimer(16)
     table = width_table(random_v8n(), IMGSZ, timer)
-    assert table["block"] == 16
+    assert (table["block"], table["block_from"]) == (16, "timings")
     for group in table["groups"]:
         widths = [o["width"] for o in group["options"]]
         assert widths[0] == group["channels"]
@@ -98,8 +98,19 @@ def test_latency_allocation_prunes_to_block_multiples_and_reaches_macs_target():
 
 def test_round_to_replaces_the_learned_block():
     table = width_table(random_v8n(), IMGSZ, PaddedTimer(16), round_to=8)
-    assert table["block"] == 8
+    assert (table["block"], table["block_from"]) == (8, "round_to")
     assert any(o["width"] % 16 for g in table["groups"] for o in g["options"][1:])
+
+
+def test_a_block_the_runtime_reports_wins_over_noisy_timings():
+    class Reporting(PaddedTimer):
+        block = 8  # what the runtime says; the timings below pad to 16
+
+    table = width_table(random_v8n(), IMGSZ, Reporting(16))
+    assert (table["block"], table["block_from"]) == (8, "runtime")
+    assert all(o["width"] % 8 == 0 for g in table["groups"] for o in g["options"][1:])
+    assert any(o["width"] % 16 for g in table["groups"] for o in g["options"][1:])
+    assert width_table(random_v8n(), IMGSZ, Reporting(16), round_to=4)["block"] == 4  # --round-to still decides
 
 
 def test_target_speedup_lands_on_the_latency_model():

@@ -18,6 +18,7 @@ original by `bench`, is what confirms a latency target (`app.prune_run`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -42,6 +43,8 @@ LOGGER = logging.getLogger("yolo_prune")
 MIN_RUNS, MAX_RUNS, MIN_MS = 7, 25, 25.0  # per shape: at least 7 timed runs, more until 25 ms were spent
 # Part of the cache key: a change to how shapes are timed must not read figures timed the old way.
 TIMING_VERSION = 2  # 2: kernel time from the profiler, reorders left out (1 timed the whole session run)
+# The probe conv: 64 inputs (a whole number of any block) and an odd output width, which every block pads apart.
+PROBE_CHANNELS = 17
 SAVE_EVERY = 100  # shapes timed between cache writes, so an interrupted prune keeps most of what it measured
 
 
@@ -64,6 +67,7 @@ class _CachedTimer:
 
     runtime: str
     machine: str
+    block: int | None = None  # the runtime's channel block, where it reports one (see `OnnxruntimeTimer.block`)
 
     def _open(self, cache: Path | None) -> None:
         digest = hashlib.sha256(f"{self.machine}, timing v{TIMING_VERSION}".encode()).hexdigest()[:12]
@@ -121,13 +125,42 @@ class OnnxruntimeTimer(_CachedTimer):
         )
         self._open(cache)
 
+    @functools.cached_property
+    def block(self) -> int | None:
+        """The channel block of onnxruntime's NCHWc conv kernels on this CPU, as its graph optimizer reports it.
+
+        onnxruntime rewrites a conv for its blocked layout with the weights padded to whole blocks: a
+        `PROBE_CHANNELS`-wide conv's padded output width names the block (20: 4, 24: 8, 32: 16). Read from the optimized
+        graph, it is exact, where learning it from timings is not: two cold timings of yolov8n's convs on this
+        idle CPU agreed with blocks of 16 in 55% and 73% of cases, on either side of `learn_block`'s 60%, and the
+        prune that fell back to free widths ran 1.29x instead of 1.74x (docs/benchmarks.md section 10). None where
+        no NCHWc rewrite happens (e.g. CPUs without AVX2); the latency model then learns the block from timings.
+        """
+        import onnx
+        import onnxruntime as ort
+
+        shape = ConvShape(64, PROBE_CHANNELS, 3, 1, 1, 1, 1, 16, 16, True)
+        with tempfile.TemporaryDirectory(prefix="yolo-prune-block-") as tmp:
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+            options.log_severity_level = 3  # its warning that the file is hardware-specific is the point here
+            ort.InferenceSession(_conv_graph(shape).SerializeToString(), options, providers=["CPUExecutionProvider"])
+            graph = onnx.load(options.optimized_model_filepath).graph
+        if not any(n.domain == "com.microsoft.nchwc" and n.op_type == "Conv" for n in graph.node):
+            return None
+        padded = max((t.dims[0] for t in graph.initializer if len(t.dims) == 4), default=PROBE_CHANNELS)
+        block = next((b for b in (4, 8, 16, 32, 64) if -(-PROBE_CHANNELS // b) * b == padded), None)
+        LOGGER.info(f"  onnxruntime pads conv channels to blocks of {block} on this CPU")
+        return block
+
     def _time(self, s: ConvShape) -> float:
         import onnxruntime as ort
 
         from yolo_prune.deploy.bench import session_options
 
         with tempfile.TemporaryDirectory(prefix="yolo-prune-latency-") as tmp:
-            options = session_options(self.threads)
+            options = session_options(self.threads, spinning=False)
             options.enable_profiling = True
             options.profile_file_prefix = str(Path(tmp) / "profile")
             session = ort.InferenceSession(

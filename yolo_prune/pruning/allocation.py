@@ -222,7 +222,8 @@ class Latency(Allocation):
 
     def details(self, value: float) -> dict:
         loss = "sensitivity scan" if self.scanned else "L2 importance"
-        return {"runtime": self.widths.get("runtime"), "loss": loss, "group_widths": self._chosen(value)}
+        block = {"block": self.widths.get("block"), "block_from": self.widths.get("block_from")}
+        return {"runtime": self.widths.get("runtime"), "loss": loss, **block, "group_widths": self._chosen(value)}
 
 
 def with_scanned_drops(widths: dict, table: dict) -> dict:

@@ -7,10 +7,11 @@ runtime, e.g. `deploy.latency.OnnxruntimeTimer`) is passed in and answers "milli
 caching what it measured.
 
 `width_table` is what the `latency` allocation (`allocation.py`) spends its budget with. It times every prunable
-dependency group's convs at candidate widths (4, 8, 12, 16, then every 8) and learns from those curves the
-runtime's **channel block**: the largest block whose multiples run at least as fast as the widths between them in
-most groups (`learn_block`). onnxruntime's NCHWc convs on AVX-512 pad channels to blocks of 16, and the curves say
-so: 24 channels cost what 32 do. Nothing is hard-coded; a runtime with blocks of 8 gets 8. Each group's options are
+dependency group's convs at candidate widths (4, 8, 12, 16, then every 8). The runtime's **channel block** is what
+the timer reports (`LayerTimer.block`: onnxruntime's NCHWc convs pad channels to blocks of 16 on AVX-512, 8 on
+AVX2, and its optimized graph shows it), else learned from those curves: the largest block whose multiples run at
+least as fast as the widths between them in most groups (`learn_block`; noisy: single convs of a few microseconds
+time differently from one run to the next). Nothing is hard-coded. Each group's options are
 then the multiples of that block (so a width is never left between two of them), each with the milliseconds it
 saves and the L2 importance it loses (torch-pruning's group magnitude, normalised by the group's
 mean so that importance compares across groups, as in global pruning).
@@ -81,6 +82,7 @@ class LayerTimer(Protocol):
     """Times single convs on one runtime. `runtime` names it (and, with `machine`, its cache)."""
 
     runtime: str
+    block: int | None  # the channel block the runtime reports for its convs; None: learn it from the timings
 
     def __call__(self, shapes: Sequence[ConvShape]) -> list[float]:
         """Milliseconds per inference of each shape, batch 1."""
@@ -219,9 +221,9 @@ def width_table(
     """Time every prunable group of `model` at its candidate widths; return each group's block-aligned widths with
     what they save and lose.
 
-    Returns {"runtime", "imgsz", "total_ms" and "total_macs" (all convs), "block" (learned, or `round_to` when given),
-    "round_to", "seconds", "groups": [{"group", "channels", "options": [{"width", "ratio", "saved_ms", "saved_macs",
-    "drop"}, ...] (full width first)}]}.
+    Returns {"runtime", "imgsz", "total_ms" and "total_macs" (all convs), "block" and "block_from" (`round_to` when
+    given, else what the timer reports, else learned from the timings), "round_to", "seconds", "groups": [{"group",
+    "channels", "options": [{"width", "ratio", "saved_ms", "saved_macs", "drop"}, ...] (full width first)}]}.
     Each group is timed with every other group at full width; savings are taken as additive, as the MACs are by the
     sensitivity allocation. `model` is not modified.
     """
@@ -267,7 +269,9 @@ def width_table(
     LOGGER.info(f"latency model: {len(keys)} conv shapes on {timer.runtime} (timing those not in the cache)")
     ms = dict(zip(keys, timer([wanted[k] for k in keys])))
     curves = [{w: sum(ms[v.key] for v in variants) for w, variants in per_width.items()} for *_, per_width in plans]
-    block = round_to or learn_block(curves)
+    reported = getattr(timer, "block", None)
+    block = round_to or reported or learn_block(curves)
+    block_from = "round_to" if round_to else "runtime" if reported else "timings"
     rows = []
     for (name, channels, scores, per_width), times in zip(plans, curves):
         macs = {w: sum(v.macs for v in variants) for w, variants in per_width.items()}
@@ -278,6 +282,7 @@ def width_table(
         "total_ms": float(sum(ms[s.key] for s in shapes.values())),
         "total_macs": sum(s.macs for s in shapes.values()),
         "block": block,
+        "block_from": block_from,
         "round_to": round_to,
         "seconds": time.perf_counter() - start,
         "groups": rows,
