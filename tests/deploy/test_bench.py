@@ -109,20 +109,3 @@ def test_bench_on_cuda_fp16(weights):
     full, pruned = weights("yolov8n.yaml", pruned=False), weights("yolov8n.yaml")
     rows = bench([full, pruned], imgsz=IMGSZ, runs=5, warmup=2, runtime="torch-cuda-fp16", batch=32)
     assert [r.precision for r in rows] == ["fp16", "fp16"] and all(r.median_ms > 0 for r in rows)
-
-
-def test_models_are_timed_back_to_back_in_alternating_blocks():
-    from yolo_prune.deploy import bench as bench_module
-
-    order: list[str] = []
-    calls = [lambda name=name: order.append(name) for name in "ab"]
-    times = bench_module._alternating(calls, runs=12, warmup=1)
-    assert [len(t) for t in times] == [12, 12]
-    blocks, settle = bench_module.BLOCKS, bench_module.SETTLE
-    assert len(order) == 2 * (1 + 12 + blocks * settle)  # warm-up, timed runs, settle calls before each block
-    runs = "".join(order[2:])  # after one warm-up call each
-    sizes = [12 // blocks + (b < 12 % blocks) for b in range(blocks)]
-    expected = "".join(
-        (name * (settle + size)) for b, size in enumerate(sizes) for name in ("ab" if b % 2 == 0 else "ba")
-    )
-    assert runs == expected  # each model back to back within a block; the first one rotates

@@ -394,7 +394,7 @@ def export(
 def bench(
     models: Annotated[list[Path], typer.Argument(help="Models (.pt or .onnx); the first is the speedup baseline.")],
     imgsz: Annotated[int, typer.Option("--imgsz", help="Square input size.")] = 640,
-    runs: Annotated[int, typer.Option("--runs", help="Timed inferences per model (in alternating blocks).")] = 50,
+    runs: Annotated[int, typer.Option("--runs", help="Timed inferences per model (interleaved rounds).")] = 50,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed rounds first.")] = 10,
     threads: Annotated[
         int | None, typer.Option("--threads", help="CPU intra-op threads (default: the runtime's, one per core).")

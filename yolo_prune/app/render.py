@@ -119,7 +119,7 @@ def prune_text(report) -> str:
         parts.append(
             f"speed on {s['runtime']}: {s['measured']:.2f}x end to end (target {s['target']:.2f}x; "
             f"{s['original_ms']:.2f} -> {s['pruned_ms']:.2f} ms, "
-            f"{'checkpoints' if _on_torch(s['runtime']) else 'exported ONNX'} timed side by side; "
+            f"{'checkpoints' if _on_torch(s['runtime']) else 'exported ONNX'} timed interleaved; "
             f"{len(s['rounds'])} round(s))"
         )
     elif p.get("latency_model"):
@@ -260,8 +260,8 @@ def bench_text(rows: Sequence, imgsz: int, runs: int, warmup: int, runtime: str,
     headers = ("model", "precision", f"GMACs @{imgsz}", "params M", "size MB", "median ms", "p90 ms", "speedup")
     timed = "the timed ONNX file" if any(r.onnx_bytes is not None for r in rows) else "none (PyTorch modules timed)"
     return render_table(headers, table) + (
-        f"\n\n{runtime}, batch {batch}, {runs} runs per model in alternating blocks after {warmup} warm-up; "
-        f"size: {timed}; MACs: PyTorch count (.pt) or ONNX graph (.onnx)"
+        f"\n\n{runtime}, batch {batch}, {runs} interleaved runs after {warmup} warm-up; size: {timed}; "
+        "MACs: PyTorch count (.pt) or ONNX graph (.onnx)"
     )
 
 

@@ -2,11 +2,10 @@
 
 Every model runs on one runtime (`deploy.runtimes`) in this one process, all with the same settings: by default an
 onnxruntime CPU session per model; on a torch runtime (`torch-cpu`, `torch-cuda-fp16`) the checkpoint's fused
-module, with the device synchronized after every call. Timing alternates between the models in blocks
-(`_alternating`): each model runs back to back within a block, as a deployed model does, and the blocks rotate
-through the models, so a burst of load from elsewhere slows all models alike instead of whichever happened to be
-timed then. The figures are the median and 90th percentile over the timed runs, and the speedup is the ratio of
-medians to the first model's.
+module, with the device synchronized after every call. Timing is interleaved: each round runs one inference of
+every model (the starting model rotates from round to round), so a burst of load from elsewhere slows all models
+alike instead of whichever happened to be timed then. The figures are the median and 90th percentile over the
+rounds after warm-up, and the speedup is the ratio of medians to the first model's.
 
 On onnxruntime, `.pt` checkpoints are first exported to a temporary ONNX file with `export.export_onnx`
 (parity-checked), so a PyTorch checkpoint and its pruned or INT8 versions are compared in the same runtime.
@@ -31,7 +30,6 @@ from yolo_prune.errors import ConfigError, ExportError, ModelLoadError
 
 LOGGER = logging.getLogger("yolo_prune")
 
-BLOCKS, SETTLE = 5, 2  # timed runs split into 5 alternating blocks, each after 2 untimed calls
 _QUANTIZED_OPS = {"QuantizeLinear", "QLinearConv", "ConvInteger", "MatMulInteger", "QLinearMatMul"}
 
 
@@ -68,7 +66,7 @@ def bench(
     runtime: str = DEFAULT_RUNTIME,
     batch: int = 1,
 ) -> list[BenchRow]:
-    """Time `models` side by side (alternating blocks) on `runtime` (`runtimes.RUNTIMES`); one row per model, in order.
+    """Time `models` interleaved on `runtime` (`runtimes.RUNTIMES`); one row per model, in order.
 
     On onnxruntime (the default) `models` are .pt or .onnx files, .pt exported first, at batch 1 (the exported
     graph's). On a torch runtime they are .pt checkpoints, run as fused PyTorch modules at any `batch`; a row's
@@ -92,8 +90,8 @@ def bench(
         sessions = [_session(f, imgsz, threads) for f in onnx_files]
         x = np.random.default_rng(0).random((1, 3, *_hw(sessions[0])), dtype=np.float32)
         calls = [partial(s.run, None, {s.get_inputs()[0].name: x}) for s in sessions]
-        LOGGER.info(f"timing {len(paths)} model(s): {warmup} warm-up + {runs} runs each, alternating, at imgsz {imgsz}")
-        times = _alternating(calls, runs, warmup)
+        LOGGER.info(f"timing {len(paths)} model(s): {warmup} warm-up + {runs} interleaved rounds at imgsz {imgsz}")
+        times = _interleaved(calls, runs, warmup)
         files = [(f.stat().st_size, _precision(f)) for f in onnx_files]
     return _rows(paths, files, costs, times)
 
@@ -113,11 +111,11 @@ def _bench_torch(
         modules.append(spec.prepare(model.fuse(verbose=False)))  # BatchNorm folded, as Ultralytics predicts
     x = spec.tensor((batch, 3, imgsz, imgsz))
     LOGGER.info(
-        f"timing {len(paths)} model(s) on {spec.name}: {warmup} warm-up + {runs} runs each, alternating, "
-        f"at imgsz {imgsz}, batch {batch}"
+        f"timing {len(paths)} model(s) on {spec.name}: {warmup} warm-up + {runs} interleaved rounds at imgsz {imgsz}, "
+        f"batch {batch}"
     )
     with spec.timing(threads):
-        times = _alternating([partial(m, x) for m in modules], runs, warmup, spec.synchronize)
+        times = _interleaved([partial(m, x) for m in modules], runs, warmup, spec.synchronize)
     precision = "fp16" if spec.half else "fp32"
     return _rows(paths, [(None, precision)] * len(paths), costs, times)
 
@@ -184,19 +182,17 @@ def _torch_cost(weights: Path, imgsz: int) -> tuple[int, int, str]:
     return cost.macs, cost.params, "pytorch"
 
 
-def session_options(threads: int | None, spinning: bool = True):
-    """onnxruntime CPU session options for timing: `threads` intra-op threads (None: onnxruntime's default), run
-    sequentially. `spinning` keeps onnxruntime's default, worker threads that spin briefly after a run instead of
-    sleeping, which is how a deployed model runs; the latency model (`deploy.latency`) turns it off, since it reads
-    kernel times from the profiler and times thousands of tiny graphs back to back."""
+def session_options(threads: int | None):
+    """onnxruntime CPU session options for timing: `threads` intra-op threads (None: onnxruntime's default), no
+    spinning. The latency model (`deploy.latency`) times its layers with the same options."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    if not spinning:
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Threads that spin after a run would steal the cores from the next model's run in the same round.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
@@ -215,42 +211,21 @@ def _session(path: Path, imgsz: int, threads: int | None):
     return session
 
 
-def _alternating(
+def _interleaved(
     calls: list[Callable[[], object]], runs: int, warmup: int, synchronize: Callable[[], None] = lambda: None
 ) -> list[list[float]]:
-    """Milliseconds per call, per model, timed in alternating blocks.
-
-    After `warmup` untimed calls of each model, the timed runs are split into up to `BLOCKS` blocks; in each, every
-    model (the first one rotating) runs `SETTLE` untimed calls, then its share of the runs back to back. Back to
-    back, with onnxruntime's threads spinning between calls (its default), is how a deployed model runs: timed so,
-    yolov8n-bccd takes 8.5 instead of 10.5 ms at 384 on 2 threads here, where calls taken in turns with spinning
-    off (this function's predecessor) started every call cold; the speedups of pruned models stayed within the
-    noise (docs/benchmarks.md section 10). Alternating the blocks keeps a burst of load from elsewhere from
-    landing on one model only; the settle calls let the previous model's threads go quiet. `synchronize` waits for
-    the device after each call (a GPU runs asynchronously).
-    """
-    n, blocks = len(calls), min(BLOCKS, runs)
-    sizes = [runs // blocks + (b < runs % blocks) for b in range(blocks)]
+    """Milliseconds per call, per model: one call of each model per round, rotating who goes first. `synchronize`
+    waits for the device after each call (a GPU runs asynchronously)."""
     times: list[list[float]] = [[] for _ in calls]
-
-    def timed(i: int, count: int) -> None:
-        for _ in range(count):
+    n = len(calls)
+    for r in range(warmup + runs):
+        for k in range(n):
+            i = (r + k) % n
             start = time.perf_counter_ns()
             calls[i]()
             synchronize()
-            times[i].append((time.perf_counter_ns() - start) / 1e6)
-
-    for i in range(n):
-        for _ in range(warmup):
-            calls[i]()
-        synchronize()
-    for b, size in enumerate(sizes):
-        for k in range(n):
-            i = (b + k) % n
-            for _ in range(SETTLE):
-                calls[i]()
-            synchronize()
-            timed(i, size)
+            if r >= warmup:
+                times[i].append((time.perf_counter_ns() - start) / 1e6)
     return times
 
 

@@ -160,7 +160,7 @@ class OnnxruntimeTimer(_CachedTimer):
         from yolo_prune.deploy.bench import session_options
 
         with tempfile.TemporaryDirectory(prefix="yolo-prune-latency-") as tmp:
-            options = session_options(self.threads, spinning=False)
+            options = session_options(self.threads)
             options.enable_profiling = True
             options.profile_file_prefix = str(Path(tmp) / "profile")
             session = ort.InferenceSession(
