@@ -125,7 +125,7 @@ def prune(
     ] = None,
     round_to: Annotated[
         int | None,
-        typer.Option("--round-to", help="Keep channel counts multiples of N (latency allocation: learned if unset)."),
+        typer.Option("--round-to", help="Keep channel counts multiples of N (latency allocation: the runtime's block)"),
     ] = None,
     imgsz: ImgszOpt = 640,
     data: Annotated[
