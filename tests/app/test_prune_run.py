@@ -171,6 +171,9 @@ def test_a_speedup_target_on_a_torch_runtime_times_the_checkpoints(tmp_path, mon
     assert fake.seen == ("torch-cpu", 1, [".pt", ".pt"])  # original and candidate as checkpoints
     assert report.prune["speedup"]["runtime"] == "torch-cpu"
     assert report.prune["speedup"]["measured"] == pytest.approx(1.4, rel=prune_run.SPEEDUP_TOLERANCE)
+    from yolo_prune.app.render import prune_text
+
+    assert "speed on torch-cpu: " in prune_text(report) and "checkpoints timed interleaved" in prune_text(report)
 
 
 def test_a_runtime_this_machine_cannot_time_on_fails_before_any_work(tmp_path):
