@@ -9,7 +9,7 @@ import platform
 import pytest
 import torch
 
-from yolo_prune.deploy.latency import OnnxruntimeTimer, TorchTimer, _kernel_ms, get_timer
+from yolo_prune.deploy.latency import OnnxruntimeTimer, TorchTimer, _kernel_ms, get_timer, padded_width
 from yolo_prune.deploy.runtimes import get_runtime
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.latency import ConvShape
@@ -104,24 +104,6 @@ def test_onnxruntime_reports_its_channel_block():
         assert block in (8, 16)  # AVX2 or AVX-512: NCHWc blocks of 8 or 16 floats
         small = ConvShape(64, block, 3, 1, 1, 1, 1, 16, 16, True)
         padded = ConvShape(64, block + 1, 3, 1, 1, 1, 1, 16, 16, True)
-        assert _padded_width(padded) == 2 * block and _padded_width(small) == block
+        assert padded_width(padded) == 2 * block and padded_width(small) == block
     else:
         assert block in (None, 4, 8, 16, 32, 64)
-
-
-def _padded_width(s: ConvShape) -> int:
-    """The output width onnxruntime's optimizer pads the conv `s` to (its weights' first dimension)."""
-    import tempfile
-    from pathlib import Path
-
-    import onnx
-    import onnxruntime as ort
-
-    from yolo_prune.deploy.latency import _conv_graph
-
-    with tempfile.TemporaryDirectory() as tmp:
-        options = ort.SessionOptions()
-        options.optimized_model_filepath = str(Path(tmp) / "o.onnx")
-        options.log_severity_level = 3
-        ort.InferenceSession(_conv_graph(s).SerializeToString(), options, providers=["CPUExecutionProvider"])
-        return max(t.dims[0] for t in onnx.load(options.optimized_model_filepath).graph.initializer if len(t.dims) == 4)

@@ -130,26 +130,16 @@ class OnnxruntimeTimer(_CachedTimer):
         """The channel block of onnxruntime's NCHWc conv kernels on this CPU, as its graph optimizer reports it.
 
         onnxruntime rewrites a conv for its blocked layout with the weights padded to whole blocks: a
-        `PROBE_CHANNELS`-wide conv's padded output width names the block (20: 4, 24: 8, 32: 16). Read from the optimized
-        graph, it is exact, where learning it from timings is not: two cold timings of yolov8n's convs on this
-        idle CPU agreed with blocks of 16 in 55% and 73% of cases, on either side of `learn_block`'s 60%, and the
-        prune that fell back to free widths ran 1.29x instead of 1.74x (docs/benchmarks.md section 10). None where
-        no NCHWc rewrite happens (e.g. CPUs without AVX2); the latency model then learns the block from timings.
+        `PROBE_CHANNELS`-wide conv's padded output width names the block (20: 4, 24: 8, 32: 16). Read from the
+        optimized graph, it is exact, where learning it from timings is not: two cold timings of yolov8n's convs on
+        this idle CPU agreed with blocks of 16 in 55% and 73% of cases, on either side of `learn_block`'s 60%, and
+        the prune that fell back to free widths ran 1.32x instead of 1.75x at 640 on 2 threads (docs/benchmarks.md
+        section 10). None where no NCHWc rewrite happens (e.g. CPUs without AVX2); the latency model then learns
+        the block from timings.
         """
-        import onnx
-        import onnxruntime as ort
-
-        shape = ConvShape(64, PROBE_CHANNELS, 3, 1, 1, 1, 1, 16, 16, True)
-        with tempfile.TemporaryDirectory(prefix="yolo-prune-block-") as tmp:
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
-            options.log_severity_level = 3  # its warning that the file is hardware-specific is the point here
-            ort.InferenceSession(_conv_graph(shape).SerializeToString(), options, providers=["CPUExecutionProvider"])
-            graph = onnx.load(options.optimized_model_filepath).graph
-        if not any(n.domain == "com.microsoft.nchwc" and n.op_type == "Conv" for n in graph.node):
+        padded = padded_width(ConvShape(64, PROBE_CHANNELS, 3, 1, 1, 1, 1, 16, 16, True))
+        if padded is None:
             return None
-        padded = max((t.dims[0] for t in graph.initializer if len(t.dims) == 4), default=PROBE_CHANNELS)
         block = next((b for b in (4, 8, 16, 32, 64) if -(-PROBE_CHANNELS // b) * b == padded), None)
         LOGGER.info(f"  onnxruntime pads conv channels to blocks of {block} on this CPU")
         return block
@@ -191,6 +181,24 @@ def _kernel_ms(events: list[dict], runs: int) -> float:
             per_run.append(current)
             current = 0.0
     return float(np.median(per_run[-runs:])) if per_run else 0.0
+
+
+def padded_width(s: ConvShape) -> int | None:
+    """The output width onnxruntime's graph optimizer pads the conv `s` to for its blocked (NCHWc) kernels, read
+    from the optimized graph's weights; None when it leaves the conv in the plain layout."""
+    import onnx
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="yolo-prune-block-") as tmp:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        options.log_severity_level = 3  # its warning that the file is hardware-specific is the point here
+        ort.InferenceSession(_conv_graph(s).SerializeToString(), options, providers=["CPUExecutionProvider"])
+        graph = onnx.load(options.optimized_model_filepath).graph
+    if not any(n.domain == "com.microsoft.nchwc" and n.op_type == "Conv" for n in graph.node):
+        return None
+    return max((t.dims[0] for t in graph.initializer if len(t.dims) == 4), default=s.cout)
 
 
 def _conv_graph(s: ConvShape):
