@@ -183,16 +183,20 @@ def _torch_cost(weights: Path, imgsz: int) -> tuple[int, int, str]:
 
 
 def session_options(threads: int | None):
-    """onnxruntime CPU session options for timing: `threads` intra-op threads (None: onnxruntime's default), no
-    spinning. The latency model (`deploy.latency`) times its layers with the same options."""
+    """onnxruntime CPU session options for timing: `threads` intra-op threads (None: onnxruntime's default), threads
+    that spin within a run and stop after it. The latency model (`deploy.latency`) times its layers with the same
+    options."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # Threads that spin after a run would steal the cores from the next model's run in the same round.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # onnxruntime's threads spin while they wait for work (its default, as deployed): without it every parallel op
+    # waits for sleeping threads to wake. After a run they stop, or an idle session's threads would steal the cores
+    # from the next model's run in the same round (measured in docs/benchmarks.md, section 10).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     return options
 
 
