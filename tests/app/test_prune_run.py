@@ -156,6 +156,65 @@ def test_a_speedup_target_is_corrected_by_what_is_measured(tmp_path, monkeypatch
     assert report.prune["allocation"] == "latency"
 
 
+def _fake_export(monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(prune_run, "export_onnx", lambda weights, imgsz: SimpleNamespace(file=weights))
+
+
+def test_a_macs_target_keeps_the_channel_block_that_measures_fastest(tmp_path, monkeypatch):
+    from conftest import PaddedTimer
+
+    timer = PaddedTimer(16)  # the latency model learns blocks of 16 ...
+    fake = _ModelledBench(PaddedTimer(32), 64)  # ... but the runtime pads to 32: widths of 48 cost as much as 64
+    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: timer)
+    monkeypatch.setattr(prune_run, "bench", fake)
+    _fake_export(monkeypatch)
+    report = prune_run.run_prune("yolov8n.yaml", PruneConfig(target_macs=0.5, imgsz=64), tmp_path / "run")
+    probe = report.prune["block_probe"]
+    assert [b["block"] for b in probe["blocks"]] == [16, 32] and fake.calls == 1  # timed together, once
+    sixteen, thirty_two = probe["blocks"]
+    assert thirty_two["measured"] * thirty_two["macs_fraction"] > sixteen["measured"] * sixteen["macs_fraction"]
+    assert probe["chosen"] == report.prune["block"] == 32
+    assert report.prune["block_from"] == "measured end to end"
+    layers = report.prune["layers"].values()
+    assert all(c["after"] % 32 == 0 for c in layers if c["after"] != c["before"])
+    assert sum(c["after"] != c["before"] for c in layers) > 10
+    assert report.prune["macs_fraction"] == pytest.approx(0.5, abs=0.03)
+
+
+def test_a_coarser_block_must_measure_clearly_faster_to_be_kept(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    def tried(block, fraction):
+        result = SimpleNamespace(extra={"block": block}, macs_fraction=fraction)
+        return (f"allocation-{block}", (f"pruned-{block}", result))
+
+    def probe(speedups):
+        candidates = dict(tried(b, 0.5) for b in (8, 16, 32))
+        rows = [SimpleNamespace(speedup=s, median_ms=10 / s) for s in (1.0, *speedups)]
+        return prune_run._probe_blocks(
+            list(candidates), lambda a, config: candidates[a], PruneConfig(target_macs=0.5), lambda models: rows
+        )
+
+    assert probe([1.80, 1.82, 1.83])[0] == "allocation-8"  # within the margin of the finest: noise
+    assert probe([1.80, 1.85, 1.83])[0] == "allocation-16"
+    allocation, (pruned, result, original, row), record = probe([1.70, 1.75, 1.80])
+    assert (allocation, pruned, row.speedup, record["chosen"]) == ("allocation-32", "pruned-32", 1.80, 32)
+
+
+def test_round_to_fixes_the_block_and_measures_nothing(tmp_path, monkeypatch):
+    from conftest import PaddedTimer
+
+    timer = PaddedTimer(16)
+    fake = _ModelledBench(timer, 64)
+    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: timer)
+    monkeypatch.setattr(prune_run, "bench", fake)
+    report = prune_run.run_prune("yolov8n.yaml", PruneConfig(target_macs=0.5, imgsz=64, round_to=16), tmp_path / "a")
+    assert fake.calls == 0 and "block_probe" not in report.prune
+    assert (report.prune["block"], report.prune["block_from"]) == (16, "round_to")
+
+
 def test_a_speedup_target_on_a_torch_runtime_times_the_checkpoints(tmp_path, monkeypatch):
     from conftest import PaddedTimer
 
@@ -168,7 +227,8 @@ def test_a_speedup_target_on_a_torch_runtime_times_the_checkpoints(tmp_path, mon
     config = PruneConfig(target_speedup=1.4, imgsz=64, runtime="torch-cpu", threads=1)
     report = prune_run.run_prune("yolov8n.yaml", config, tmp_path / "run")
     assert asked == [("torch-cpu", 1)]  # the latency model times its convs on the same runtime
-    assert fake.seen == ("torch-cpu", 1, [".pt", ".pt"])  # original and candidate as checkpoints
+    runtime, threads, files = fake.seen
+    assert (runtime, threads) == ("torch-cpu", 1) and set(files) == {".pt"} and len(files) >= 2  # as checkpoints
     assert report.prune["speedup"]["runtime"] == "torch-cpu"
     assert report.prune["speedup"]["measured"] == pytest.approx(1.4, rel=prune_run.SPEEDUP_TOLERANCE)
     from yolo_prune.app.render import prune_text

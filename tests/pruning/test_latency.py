@@ -16,6 +16,7 @@ from yolo_prune.pruning.latency import (
     ConvShape,
     candidate_widths,
     choose_widths,
+    coarser_blocks,
     conv_shapes,
     learn_block,
     predict_ms,
@@ -111,6 +112,18 @@ def test_a_block_the_runtime_reports_wins_over_noisy_timings():
     assert all(o["width"] % 8 == 0 for g in table["groups"] for o in g["options"][1:])
     assert any(o["width"] % 16 for g in table["groups"] for o in g["options"][1:])
     assert width_table(random_v8n(), IMGSZ, Reporting(16), round_to=4)["block"] == 4  # --round-to still decides
+
+
+def test_coarser_blocks_double_the_block_up_to_half_the_median_group():
+    def table(block, channels):
+        return {"block": block, "groups": [{"channels": c} for c in channels]}
+
+    assert coarser_blocks(table(8, [16, 32, 64, 64, 128, 256])) == [16, 32]  # median 64: blocks up to 32
+    assert coarser_blocks(table(16, [16, 32, 64, 64, 128, 256])) == [32]
+    assert coarser_blocks(table(16, [16, 16, 32])) == []  # median 16: the block is already half of it
+    assert coarser_blocks(table(8, [])) == []
+    v8n = width_table(random_v8n(), IMGSZ, PaddedTimer(16))
+    assert v8n["block"] == 16 and coarser_blocks(v8n) == [32]
 
 
 def test_target_speedup_lands_on_the_latency_model():

@@ -169,6 +169,21 @@ def learn_block(curves: Sequence[dict[int, float]]) -> int:
     return best
 
 
+def coarser_blocks(table: dict) -> list[int]:
+    """Blocks coarser than the table's that are worth measuring end to end: 2 and 4 times it, up to half the median
+    group's channels (a coarser block would leave most groups two widths to choose from).
+
+    The block a runtime pads to is not always the width it runs fastest: MLAS's AVX2 convs pad to 8 channels but
+    work on several blocks per pass, and pruned yolov8n-bccd at 50% MACs ran 1.77x with blocks of 8, 1.80x with 16
+    and 1.83x with 32 (640, 2 threads, docs/benchmarks.md section 10), which single-conv timings do not show.
+    """
+    channels = sorted(g["channels"] for g in table["groups"])
+    if not channels:
+        return []
+    limit = channels[len(channels) // 2] // 2
+    return [table["block"] * m for m in (2, 4) if table["block"] * m <= limit]
+
+
 def _options(
     times: dict[int, float], macs: dict[int, int], channels: int, block: int, scores: list[float]
 ) -> list[dict]:
