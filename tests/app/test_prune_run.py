@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -154,6 +155,44 @@ def test_a_speedup_target_is_corrected_by_what_is_measured(tmp_path, monkeypatch
     assert first["aimed"] == 1.6 and first["measured"] == pytest.approx(1.6 / 1.15, rel=0.05)
     assert speedup["rounds"][1]["aimed"] > 1.6  # aimed higher to make up for the model's optimism
     assert report.prune["allocation"] == "latency"
+
+
+def test_the_next_aim_follows_how_the_measured_speedup_moved_with_the_aim():
+    rounds = [{"aimed": 2.0, "measured": 2.63}]  # yolov8n-bccd at 640 on 2 threads, this CPU
+    assert prune_run.next_aim(rounds, 2.0) == pytest.approx(2.0 * 2.0 / 2.63)  # one round: scaled by the miss
+    rounds.append({"aimed": 1.52, "measured": 1.70})  # scaling overshot: the speedup moves ~1.6x the aim
+    aim = prune_run.next_aim(rounds, 2.0)
+    assert 1.52 < aim < 2.0  # between the two, where scaling by the last miss would give 1.79
+    slope = math.log(2.63 / 1.70) / math.log(2.0 / 1.52)
+    assert 1.70 * (aim / 1.52) ** slope == pytest.approx(2.0)  # on the line through both rounds
+    # noise that says the speedup fell as the aim rose: the slope is held at 0.5 rather than followed backwards
+    noisy = [{"aimed": 1.8, "measured": 1.9}, {"aimed": 1.9, "measured": 1.85}]
+    assert prune_run.next_aim(noisy, 2.0) == pytest.approx(1.8 * (2.0 / 1.9) ** 2)
+
+
+def test_each_speedup_round_times_the_nearest_earlier_candidates_again(tmp_path):
+    from types import SimpleNamespace
+
+    factors = iter([1.0, 0.8, 0.8, 0.8])  # the machine slows the pruned models by 20% after the first bench
+    calls = []
+
+    def run(allocation, config):  # the latency model is 20% pessimistic: a candidate runs 1.2x its aim
+        return SimpleNamespace(speedup=1.2 * config.target_speedup), SimpleNamespace(extra={})
+
+    def time_them(models):
+        calls.append([m.speedup for m in models])
+        factor = next(factors)
+        return [SimpleNamespace(speedup=1.0, median_ms=10.0)] + [
+            SimpleNamespace(speedup=m.speedup * factor, median_ms=10.0 / (m.speedup * factor)) for m in models
+        ]
+
+    config = PruneConfig(target_speedup=2.0)
+    pruned, result = prune_run._meet_speedup(run, SimpleNamespace(rounds_widths=True), config, time_them)
+    assert [len(c) for c in calls] == [1, 2, 2]  # rounds 2 and 3 time an earlier candidate beside the new one
+    speedup = result.extra["speedup"]
+    assert speedup["rounds"][1]["retimed"] == {"2.000": pytest.approx(2.4 * 0.8)}  # the first, slowed as well
+    assert speedup["measured"] == pytest.approx(2.0) and pruned.speedup == pytest.approx(2.5)
+    assert speedup["aimed"] == pytest.approx(2.0 * 2.0 / 1.92)  # aimed from the first's figure in the same bench
 
 
 def _fake_export(monkeypatch):

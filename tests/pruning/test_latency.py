@@ -107,8 +107,12 @@ def test_a_block_the_runtime_reports_wins_over_noisy_timings():
     class Reporting(PaddedTimer):
         block = 8  # what the runtime says; the timings below pad to 16
 
-    table = width_table(random_v8n(), IMGSZ, Reporting(16))
+    reporting, learning = Reporting(16), PaddedTimer(16)
+    table = width_table(random_v8n(), IMGSZ, reporting)
     assert (table["block"], table["block_from"]) == (8, "runtime")
+    width_table(random_v8n(), IMGSZ, learning)
+    assert len(reporting.seen) < len(learning.seen)  # widths between the blocks are not timed
+    assert not {s.cout for s in reporting.seen} & {4, 12}  # (every conv here is at least 16 wide)
     assert all(o["width"] % 8 == 0 for g in table["groups"] for o in g["options"][1:])
     assert any(o["width"] % 16 for g in table["groups"] for o in g["options"][1:])
     assert width_table(random_v8n(), IMGSZ, Reporting(16), round_to=4)["block"] == 4  # --round-to still decides

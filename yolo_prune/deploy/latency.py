@@ -40,7 +40,9 @@ from yolo_prune.pruning.latency import ConvShape
 
 LOGGER = logging.getLogger("yolo_prune")
 
-MIN_RUNS, MAX_RUNS, MIN_MS = 7, 25, 25.0  # per shape: at least 7 timed runs, more until 25 ms were spent
+# Per shape: at least 5 timed runs, more until 10 ms were spent. Timing a shape again varied as much with 7 runs and
+# 25 ms (a median of 6% on 1 thread, 15-20% on 2, on the AVX2 EPYC of docs/benchmarks.md section 10) at 1.5x the cost.
+MIN_RUNS, MAX_RUNS, MIN_MS = 5, 15, 10.0
 # Part of the cache key: a change to how shapes are timed must not read figures timed the old way.
 TIMING_VERSION = 2  # 2: kernel time from the profiler, reorders left out (1 timed the whole session run)
 # The probe conv: 64 inputs (a whole number of any block) and an odd output width, which every block pads apart.

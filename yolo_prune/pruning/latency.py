@@ -7,11 +7,12 @@ runtime, e.g. `deploy.latency.OnnxruntimeTimer`) is passed in and answers "milli
 caching what it measured.
 
 `width_table` is what the `latency` allocation (`allocation.py`) spends its budget with. It times every prunable
-dependency group's convs at candidate widths (4, 8, 12, 16, then every 8). The runtime's **channel block** is what
-the timer reports (`LayerTimer.block`: onnxruntime's NCHWc convs pad channels to blocks of 16 on AVX-512, 8 on
-AVX2, and its optimized graph shows it), else learned from those curves: the largest block whose multiples run at
-least as fast as the widths between them in most groups (`learn_block`; noisy: single convs of a few microseconds
-time differently from one run to the next). Nothing is hard-coded. Each group's options are
+dependency group's convs at candidate widths. The runtime's **channel block** is what the timer reports
+(`LayerTimer.block`: onnxruntime's NCHWc convs pad channels to blocks of 16 on AVX-512, 8 on AVX2, and its
+optimized graph shows it), and then only its multiples are timed; else it is learned from curves timed at 4, 8, 12,
+16, then every 8 channels: the largest block whose multiples run at least as fast as the widths between them in
+most groups (`learn_block`; noisy: single convs of a few microseconds time differently from one run to the next).
+Nothing is hard-coded. Each group's options are
 then the multiples of that block (so a width is never left between two of them), each with the milliseconds it
 saves and the L2 importance it loses (torch-pruning's group magnitude, normalised by the group's
 mean so that importance compares across groups, as in global pruning).
@@ -253,6 +254,9 @@ def width_table(
     names = {m: n for n, m in work.named_modules()}
     importance = tp.importance.GroupMagnitudeImportance(p=2)
 
+    reported = getattr(timer, "block", None)
+    # With the block known, only its multiples can be chosen: the widths between them are not worth timing.
+    timed_block = round_to or reported
     plans = []  # (group name, channels, sorted importance, {width: [shapes]})
     wanted: dict[str, ConvShape] = {s.key: s for s in shapes.values()}
     for info, group in groups:
@@ -264,7 +268,7 @@ def width_table(
             continue
         min_width = max(1, info.channels - int(info.channels * max_layer_ratio))
         per_width: dict[int, list[ConvShape]] = {}
-        for width in candidate_widths(info.channels, min_width, round_to):
+        for width in candidate_widths(info.channels, min_width, timed_block):
             removed = info.channels - width
             variants = []
             for conv, (kind, share) in touched.items():
@@ -284,8 +288,7 @@ def width_table(
     LOGGER.info(f"latency model: {len(keys)} conv shapes on {timer.runtime} (timing those not in the cache)")
     ms = dict(zip(keys, timer([wanted[k] for k in keys])))
     curves = [{w: sum(ms[v.key] for v in variants) for w, variants in per_width.items()} for *_, per_width in plans]
-    reported = getattr(timer, "block", None)
-    block = round_to or reported or learn_block(curves)
+    block = timed_block or learn_block(curves)
     block_from = "round_to" if round_to else "runtime" if reported else "timings"
     rows = []
     for (name, channels, scores, per_width), times in zip(plans, curves):
