@@ -125,7 +125,11 @@ def prune(
     ] = None,
     round_to: Annotated[
         int | None,
-        typer.Option("--round-to", help="Keep channel counts multiples of N (latency allocation: the runtime's block)"),
+        typer.Option(
+            "--round-to",
+            help="Keep channel counts multiples of N. Latency allocation: without it, the runtime's block and 2x / 4x "
+            "coarser ones are pruned, timed end to end and the fastest kept; with it, N is used as given.",
+        ),
     ] = None,
     imgsz: ImgszOpt = 640,
     data: Annotated[
