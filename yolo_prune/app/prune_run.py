@@ -386,7 +386,7 @@ def _meet_speedup(run, allocation: Allocation, config: PruneConfig, time_them: T
     while models timed in one bench do. The pick and the next aim use each candidate's latest figure.
     """
     goal, aim, rounds = config.target_speedup, config.target_speedup, []
-    candidates: list[dict] = []  # {"pruned", "result", "aimed", "measured", "original_ms", "pruned_ms"}
+    candidates: list[dict] = []  # {"pruned", "result"} and the `_FIGURES` of its latest timing
     for n in range(SPEEDUP_ROUNDS):
         if n == 0 and first is not None:
             pruned, result, original_row, row = first
@@ -404,7 +404,7 @@ def _meet_speedup(run, allocation: Allocation, config: PruneConfig, time_them: T
         for candidate, row in zip([*again, candidates[-1]], rows[1:]):
             candidate.update(measured=row.speedup, original_ms=rows[0].median_ms, pruned_ms=row.median_ms)
         new = candidates[-1]
-        rounds.append({k: new[k] for k in ("aimed", "measured", "original_ms", "pruned_ms")})
+        rounds.append({k: new[k] for k in _FIGURES})
         if again:
             rounds[-1]["retimed"] = {f"{c['aimed']:.3f}": c["measured"] for c in again}
         LOGGER.info(
@@ -417,8 +417,7 @@ def _meet_speedup(run, allocation: Allocation, config: PruneConfig, time_them: T
         aim = next_aim(candidates, goal)
         if aim <= 1.0:
             break
-    best = min(candidates, key=lambda c: abs(c["measured"] - goal))
-    chosen = {k: best[k] for k in ("aimed", "measured", "original_ms", "pruned_ms")}
+    chosen = {k: best[k] for k in _FIGURES}  # `best`: the closest after the last round that was timed
     result = best["result"]
     result.extra["speedup"] = {"target": goal, "runtime": config.runtime, **chosen, "rounds": rounds}
     if abs(chosen["measured"] / goal - 1) > SPEEDUP_TOLERANCE:
@@ -427,6 +426,9 @@ def _meet_speedup(run, allocation: Allocation, config: PruneConfig, time_them: T
             f"could not reach {goal:.2f}x on {config.runtime}: the closest measured was {chosen['measured']:.2f}x{hint}"
         )
     return best["pruned"], result
+
+
+_FIGURES = ("aimed", "measured", "original_ms", "pruned_ms")  # what a speed round records of a candidate
 
 
 def _neighbours(candidates: list[dict], goal: float) -> list[dict]:

@@ -12,10 +12,9 @@ dependency group's convs at candidate widths. The runtime's **channel block** is
 optimized graph shows it), and then only its multiples are timed; else it is learned from curves timed at 4, 8, 12,
 16, then every 8 channels: the largest block whose multiples run at least as fast as the widths between them in
 most groups (`learn_block`; noisy: single convs of a few microseconds time differently from one run to the next).
-Nothing is hard-coded. Each group's options are
-then the multiples of that block (so a width is never left between two of them), each with the milliseconds it
-saves and the L2 importance it loses (torch-pruning's group magnitude, normalised by the group's
-mean so that importance compares across groups, as in global pruning).
+Nothing is hard-coded. Each group's options are then the multiples of that block (so a width is never left between
+two of them), each with the milliseconds it saves and the L2 importance it loses (torch-pruning's group magnitude,
+normalised by the group's mean so that importance compares across groups, as in global pruning).
 """
 
 from __future__ import annotations
@@ -139,11 +138,11 @@ def predict_ms(model: nn.Module, imgsz: int, timer: LayerTimer) -> float:
     return float(sum(timer(shapes)))
 
 
-def candidate_widths(channels: int, min_width: int, round_to: int | None) -> list[int]:
-    """Widths to time for a group of `channels`: 4, 8, 12, 16, then every multiple of 8 (multiples of `round_to`
-    when given), from `min_width` up, and the full width."""
-    if round_to:
-        widths = range(round_to, channels, round_to)
+def candidate_widths(channels: int, min_width: int, block: int | None) -> list[int]:
+    """Widths to time for a group of `channels`: the multiples of `block` when it is known (`--round-to` or the
+    runtime's), else 4, 8, 12, 16, then every multiple of 8 (to learn it); from `min_width` up, and the full width."""
+    if block:
+        widths = range(block, channels, block)
     else:
         widths = [*range(4, 16, 4), *range(16, channels, 8)]
     return sorted({w for w in widths if min_width <= w < channels} | {channels})
