@@ -14,6 +14,7 @@ from yolo_prune.errors import ConfigError, TargetUnreachableError
 from yolo_prune.pruning.cost import conv_widths
 from yolo_prune.pruning.latency import (
     ConvShape,
+    at_block,
     candidate_widths,
     choose_widths,
     coarser_blocks,
@@ -128,6 +129,23 @@ def test_coarser_blocks_double_the_block_up_to_half_the_median_group():
     assert coarser_blocks(table(8, [])) == []
     v8n = width_table(random_v8n(), IMGSZ, PaddedTimer(16))
     assert v8n["block"] == 16 and coarser_blocks(v8n) == [32]
+
+
+def test_a_coarser_table_from_the_timed_widths_equals_one_timed_at_that_block():
+    class Reporting(PaddedTimer):
+        block = 8
+
+    timer = Reporting(16)
+    fine = width_table(random_v8n(), IMGSZ, timer)
+    calls = timer.calls
+    derived = at_block(fine, 16)
+    assert timer.calls == calls  # nothing timed again
+    timed = width_table(random_v8n(), IMGSZ, Reporting(16), round_to=16)
+    assert (derived["block"], derived["block_from"]) == (16, "round_to")
+    assert [g["options"] for g in derived["groups"]] == [g["options"] for g in timed["groups"]]
+    assert any(o["width"] % 16 for g in fine["groups"] for o in g["options"][1:])
+    with pytest.raises(ValueError, match="not a multiple"):
+        at_block(fine, 12)
 
 
 def test_target_speedup_lands_on_the_latency_model():

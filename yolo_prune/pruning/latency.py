@@ -184,22 +184,23 @@ def coarser_blocks(table: dict) -> list[int]:
     return [table["block"] * m for m in (2, 4) if table["block"] * m <= limit]
 
 
-def _options(
-    times: dict[int, float], macs: dict[int, int], channels: int, block: int, scores: list[float]
-) -> list[dict]:
+def _options(timed: list[dict], channels: int, block: int) -> list[dict]:
     """The group's widths (full width, then the multiples of `block` below it, narrowest last) with the ms and MACs
-    each saves (ms made non-decreasing: a narrower width never saves less) and the importance it loses."""
-    widths = [channels, *sorted((w for w in times if w % block == 0 and w < channels), reverse=True)]
+    each saves (ms made non-decreasing: a narrower width never saves less) and the importance it loses. `timed`: the
+    group's timed widths, [{"width", "ms", "macs", "drop"}]."""
+    by_width = {t["width"]: t for t in timed}
+    widths = [channels, *sorted((w for w in by_width if w % block == 0 and w < channels), reverse=True)]
+    full = by_width[channels]
     options, saved = [], 0.0
     for w in widths:
-        saved = max(saved, times[channels] - times[w])
+        saved = max(saved, full["ms"] - by_width[w]["ms"])
         options.append(
             {
                 "width": w,
                 "ratio": 1.0 - w / channels,
                 "saved_ms": saved,
-                "saved_macs": macs[channels] - macs[w],
-                "drop": float(sum(scores[: channels - w])),
+                "saved_macs": full["macs"] - by_width[w]["macs"],
+                "drop": by_width[w]["drop"],
             }
         )
     return options
@@ -238,7 +239,8 @@ def width_table(
 
     Returns {"runtime", "imgsz", "total_ms" and "total_macs" (all convs), "block" and "block_from" (`round_to` when
     given, else what the timer reports, else learned from the timings), "round_to", "seconds", "groups": [{"group",
-    "channels", "options": [{"width", "ratio", "saved_ms", "saved_macs", "drop"}, ...] (full width first)}]}.
+    "channels", "timed": [{"width", "ms", "macs", "drop"}, ...] (every width timed), "options": [{"width", "ratio",
+    "saved_ms", "saved_macs", "drop"}, ...] (full width first)}]}.
     Each group is timed with every other group at full width; savings are taken as additive, as the MACs are by the
     sensitivity allocation. `model` is not modified.
     """
@@ -291,8 +293,16 @@ def width_table(
     block_from = "round_to" if round_to else "runtime" if reported else "timings"
     rows = []
     for (name, channels, scores, per_width), times in zip(plans, curves):
-        macs = {w: sum(v.macs for v in variants) for w, variants in per_width.items()}
-        rows.append({"group": name, "channels": channels, "options": _options(times, macs, channels, block, scores)})
+        timed = [
+            {
+                "width": w,
+                "ms": times[w],
+                "macs": sum(v.macs for v in variants),
+                "drop": float(sum(scores[: channels - w])),
+            }
+            for w, variants in per_width.items()
+        ]
+        rows.append({"group": name, "channels": channels, "timed": timed, "options": _options(timed, channels, block)})
     return {
         "runtime": timer.runtime,
         "imgsz": imgsz,
@@ -304,6 +314,15 @@ def width_table(
         "seconds": time.perf_counter() - start,
         "groups": rows,
     }
+
+
+def at_block(table: dict, block: int) -> dict:
+    """`table` with every group's options in multiples of `block`, a multiple of the table's: those widths were
+    timed already, so nothing is timed or traced again (the block probe's coarser tables)."""
+    if block % table["block"]:
+        raise ValueError(f"block {block} is not a multiple of the table's block {table['block']}")
+    groups = [{**g, "options": _options(g["timed"], g["channels"], block)} for g in table["groups"]]
+    return {**table, "block": block, "block_from": "round_to", "round_to": block, "groups": groups}
 
 
 def choose_widths(table: dict, share_to_save: float, per: str = "ms") -> dict[str, int]:
