@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch_pruning as tp
@@ -134,6 +134,7 @@ def prune(
     base_macs: int | None = None,
     gradient_batches: Callable[[], Iterable[dict]] | None = None,
     timer: LayerTimer | None = None,
+    earlier: Sequence[dict] = (),
 ) -> tuple[nn.Module, PruneResult]:
     """Prune `model` as `config` says and return the pruned copy with a `PruneResult`. `model` is not modified.
 
@@ -144,7 +145,9 @@ def prune(
     `timer`. `base_macs` is what
     `config.target_macs` is a fraction of (default: this model's MACs; an iterative schedule passes the original's).
     `timer` times conv shapes on the target runtime (`latency.LayerTimer`): the `latency` allocation and
-    `config.target_speedup` need one, and with one the result records the latency model's prediction.
+    `config.target_speedup` need one, and with one the result records the latency model's prediction. `earlier`
+    are the trials (`PruneResult.trials`) of an earlier prune of the same model with the same allocation and options
+    but another target: the search starts from what they measured.
     """
     start = time.perf_counter()
     method = config.method if importance is None else type(importance).__name__
@@ -211,6 +214,7 @@ def prune(
             linear=allocation.linear,
             tolerance=config.tolerance * before_ms,
             variable=allocation.variable,
+            known=[(t["value"], t["predicted_ms"]) for t in earlier if "predicted_ms" in t],
         )
         best, best_value, trials = found.model, found.value, found.trials
         if abs(found.cost - target_ms) > 0.03 * target_ms:
@@ -240,6 +244,7 @@ def prune(
             linear=allocation.linear,
             tolerance=config.tolerance * base,
             variable=allocation.variable,
+            known=[(t["value"], t["macs"]) for t in earlier if "macs" in t],
         )
         best, best_value, trials = found.model, found.value, found.trials
         # Within 3% of the base MACs, and for small targets within 10% of the target itself.

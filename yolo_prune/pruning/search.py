@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from torch import nn
@@ -68,22 +68,25 @@ def search(
     linear: bool,
     tolerance: float,
     variable: str,
+    known: Sequence[tuple[float, float]] = (),
 ) -> SearchResult:
     """Try values of the variable until a candidate's cost is within `tolerance` (absolute) of `target`.
 
-    `evaluate` returns a candidate's cost and what its trial record shows (e.g. MACs and their fraction). Returns
-    the closest candidate found (within `MAX_TRIALS`); the caller decides whether it is close enough.
+    `evaluate` returns a candidate's cost and what its trial record shows (e.g. MACs and their fraction). `known`
+    are (value, cost) points an earlier search of the same candidates measured (a speed round aiming again): they
+    place the first trial, and are not candidates. Returns the closest candidate found (within `MAX_TRIALS`); the
+    caller decides whether it is close enough.
     """
     best: SearchResult | None = None
-    points: list[tuple[float, float]] = []
+    tried: list[tuple[float, float]] = []
     trials: list[dict] = []
     for _ in range(MAX_TRIALS):
-        value = next_value(points, target, current, cap, linear=linear)
-        if any(abs(value - v) < 1e-4 for v, _ in points):
+        value = next_value([*known, *tried], target, current, cap, linear=linear)
+        if any(abs(value - v) < 1e-4 for v, _ in tried):
             break  # the search cannot move any more (e.g. channel rounding makes the cost a step function)
         candidate = candidate_for(value)
         cost, shown = evaluate(candidate)
-        points.append((value, cost))
+        tried.append((value, cost))
         trials.append({"value": round(value, 5), **shown})
         LOGGER.info(
             f"  trial {len(trials)}: {variable} {value:.4f} -> "
@@ -93,7 +96,7 @@ def search(
             best = SearchResult(candidate, cost, value)
         if abs(cost - target) <= tolerance:
             break
-    if best is None:  # cannot happen: the first trial always runs, `points` starts empty
+    if best is None:  # cannot happen: the first trial always runs, `tried` starts empty
         raise RuntimeError("the target search ran no trial")
     best.trials = trials
     return best
