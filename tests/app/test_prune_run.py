@@ -122,7 +122,7 @@ class _ModelledBench:
     def __init__(self, timer, imgsz: int, error: float = 1.0, overhead: float = 0.0):
         self.timer, self.imgsz, self.error, self.overhead, self.calls = timer, imgsz, error, overhead, 0
 
-    def __call__(self, paths, imgsz, runs, threads, runtime):
+    def __call__(self, paths, imgsz, runs, warmup, threads, runtime):
         from types import SimpleNamespace
 
         from yolo_prune.pruning.latency import predict_ms
@@ -174,10 +174,12 @@ def test_each_speedup_round_times_the_nearest_earlier_candidates_again(tmp_path)
     from types import SimpleNamespace
 
     factors = iter([1.0, 0.8, 0.8, 0.8])  # the machine slows the pruned models by 20% after the first bench
-    calls = []
+    calls, given = [], []
 
-    def run(allocation, config):  # the latency model is 20% pessimistic: a candidate runs 1.2x its aim
-        return SimpleNamespace(speedup=1.2 * config.target_speedup), SimpleNamespace(extra={})
+    def run(allocation, config, earlier=()):  # the latency model is 20% pessimistic: a candidate runs 1.2x its aim
+        given.append(list(earlier))
+        trial = {"value": config.target_speedup}
+        return SimpleNamespace(speedup=1.2 * config.target_speedup), SimpleNamespace(extra={}, trials=[trial])
 
     def time_them(models):
         calls.append([m.speedup for m in models])
@@ -193,6 +195,8 @@ def test_each_speedup_round_times_the_nearest_earlier_candidates_again(tmp_path)
     assert speedup["rounds"][1]["retimed"] == {"2.000": pytest.approx(2.4 * 0.8)}  # the first, slowed as well
     assert speedup["measured"] == pytest.approx(2.0) and pruned.speedup == pytest.approx(2.5)
     assert speedup["aimed"] == pytest.approx(2.0 * 2.0 / 1.92)  # aimed from the first's figure in the same bench
+    # each round's search starts from the trials of the rounds before it
+    assert [[t["value"] for t in trials] for trials in given] == [[], [2.0], [2.0, speedup["rounds"][1]["aimed"]]]
 
 
 def _fake_export(monkeypatch):

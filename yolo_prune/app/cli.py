@@ -128,7 +128,7 @@ def prune(
         typer.Option(
             "--round-to",
             help="Keep channel counts multiples of N. Latency allocation: without it, the runtime's block and 2x / 4x "
-            "coarser ones are pruned, timed end to end and the fastest kept; with it, N is used as given.",
+            "coarser ones are pruned, timed end to end and the fastest per MAC kept; with it, N is used as given.",
         ),
     ] = None,
     imgsz: ImgszOpt = 640,
