@@ -22,11 +22,15 @@ demo-fast: install
 	$(BIN)/yolo-prune demo --fast --out runs/demo-fast
 	for task in segment pose obb; do $(BIN)/yolo-prune demo --fast --task $$task --out runs/demo-fast-$$task || exit 1; done
 
+# Two pytest-xdist workers (the CI machine's two cores), whole files each: module fixtures are built once.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: install
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 test-slow: install
-	$(BIN)/python -m pytest -q --runslow
+	$(PYTEST) --runslow
 
 lint: install
 	$(BIN)/ruff check yolo_prune tests benchmarks

@@ -47,7 +47,8 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("yaml", ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml"])
+# yolo11n's head is yolov8n's; its blocks are pruned and reloaded by tests/pruning/test_architectures.py
+@pytest.mark.parametrize("yaml", ["yolov8n.yaml", "yolo26n.yaml"])
 def test_prune_yaml_writes_reloadable_checkpoint(tmp_path, yaml):
     out = tmp_path / "run"
     result = runner.invoke(app, ["prune", yaml, "--target-macs", "0.5", "--imgsz", "128", "--out", str(out)])
@@ -73,13 +74,13 @@ def test_prune_trained_checkpoint_keeps_names_and_input(tmp_path):
     weights = shared_weights("yolov8n-bccd.pt")
     digest = sha256(weights)
     out = tmp_path / "run"
-    result = runner.invoke(app, ["prune", str(weights), "--target-macs", "0.5", "--imgsz", "320", "--out", str(out)])
+    result = runner.invoke(app, ["prune", str(weights), "--target-macs", "0.5", "--imgsz", "160", "--out", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert 0.47 <= report["after"]["macs"] / report["before"]["macs"] <= 0.53
-    seen = reload_in_fresh_process(out / "pruned.pt", 320)
+    seen = reload_in_fresh_process(out / "pruned.pt", 160)
     assert seen["names"] == {"0": "RBC", "1": "WBC", "2": "Platelets"}
-    assert seen["shape"] == [1, 7, 2100]
+    assert seen["shape"] == [1, 7, 525]  # 20x20 + 10x10 + 5x5 anchors at 160
     assert sha256(weights) == digest
 
 
