@@ -332,13 +332,7 @@ def _timing_against(current, config: PruneConfig, tmp: Path) -> TimeAgainstOrigi
     original = file_of(current)
 
     def time_them(models: list[nn.Module]) -> list[BenchRow]:
-        return bench(
-            [original, *map(file_of, models)],
-            imgsz=config.imgsz,
-            runs=SPEEDUP_RUNS,
-            warmup=SPEEDUP_WARMUP,
-            **_where(config),
-        )
+        return bench([original, *map(file_of, models)], **_bench_args(config))
 
     return time_them
 
@@ -467,18 +461,22 @@ def next_aim(rounds: list[dict], goal: float) -> float:
     return a0 * (goal / m0) ** (1 / slope)
 
 
-def _where(config: PruneConfig) -> dict:
-    """`bench`'s arguments that name the runtime a prune measures latency on."""
-    return {"runtime": config.runtime, "threads": config.threads}
+def _bench_args(config: PruneConfig) -> dict:
+    """`bench`'s arguments for a prune's end-to-end checks: its runtime, threads and size, and how long to time."""
+    return {
+        "imgsz": config.imgsz,
+        "runs": SPEEDUP_RUNS,
+        "warmup": SPEEDUP_WARMUP,
+        "runtime": config.runtime,
+        "threads": config.threads,
+    }
 
 
 def _speedup_for(original, config: PruneConfig, target_ms: float) -> float:
     """The speedup that takes `original` to `target_ms` end to end on the config's runtime (timed here)."""
     with tempfile.TemporaryDirectory(prefix="yolo-prune-latency-") as tmp:
         weights = save_checkpoint(original, Path(tmp) / "original.pt")
-        ms = bench([weights], imgsz=config.imgsz, runs=SPEEDUP_RUNS, warmup=SPEEDUP_WARMUP, **_where(config))[
-            0
-        ].median_ms
+        ms = bench([weights], **_bench_args(config))[0].median_ms
     LOGGER.info(f"the original runs in {ms:.2f} ms on {config.runtime} at imgsz {config.imgsz}")
     if target_ms >= ms:
         raise ConfigError(
