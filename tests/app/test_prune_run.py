@@ -246,6 +246,22 @@ def test_a_coarser_block_must_measure_clearly_faster_to_be_kept(tmp_path, monkey
     assert (allocation, pruned, row.speedup, record["chosen"]) == ("allocation-32", "pruned-32", 1.80, 32)
 
 
+def test_for_a_speed_target_the_probe_keeps_the_fastest_per_mac_not_outright():
+    from types import SimpleNamespace
+
+    # aimed at the same predicted 2x: blocks of 16 keep far fewer MACs and so run faster (yolov8n-bccd, 640)
+    fractions = {8: 0.487, 16: 0.350}
+    candidates = {
+        f"allocation-{b}": (f"pruned-{b}", SimpleNamespace(extra={"block": b}, macs_fraction=f))
+        for b, f in fractions.items()
+    }
+    rows = [SimpleNamespace(speedup=s, median_ms=10 / s) for s in (1.0, 1.80, 2.36)]
+    allocation, (pruned, _, _, row), record = prune_run._probe_blocks(
+        list(candidates), lambda a, config: candidates[a], PruneConfig(target_speedup=2.0), lambda models: rows
+    )
+    assert (allocation, pruned, row.speedup, record["chosen"]) == ("allocation-8", "pruned-8", 1.80, 8)
+
+
 def test_round_to_fixes_the_block_and_measures_nothing(tmp_path, monkeypatch):
     from conftest import PaddedTimer
 

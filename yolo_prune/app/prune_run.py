@@ -55,7 +55,7 @@ from yolo_prune.train.validate import validate
 
 LOGGER = logging.getLogger("yolo_prune")
 SPEEDUP_RUNS = 30  # interleaved rounds per end-to-end check of a speedup target
-SPEEDUP_WARMUP = 3  # rounds first run untimed (the sessions are created just before and run alike)
+SPEEDUP_WARMUP = 3  # untimed interleaved rounds before each end-to-end check (10 for `bench` itself)
 
 
 @dataclass
@@ -340,8 +340,8 @@ def _timing_against(current, config: PruneConfig, tmp: Path) -> TimeAgainstOrigi
 def _probe_blocks(allocations: list[Allocation], run, config: PruneConfig, time_them: TimeAgainstOriginal):
     """Prune with each allocation (finest block first) to the same target, time them all interleaved with the
     original, and keep the fastest per MAC kept. For a speedup target too: candidates aimed at the same predicted
-    latency keep different MACs (yolov8n-bccd at 2x, 640: 53% in blocks of 8, 36% in blocks of 16, measured 1.69x
-    and 2.36x), and the speed rounds that follow move the kept one to the target. Returns (allocation, (pruned,
+    latency keep different MACs (yolov8n-bccd aimed at 2x, 640: 48.7% in blocks of 8 measured 1.80x, 35.0% in
+    blocks of 16 2.36x), and the speed rounds that follow move the kept one to the target. Returns (allocation, (pruned,
     result, original row, row), the probe's record)."""
     tried, errors = [], []
     for allocation in allocations:
