@@ -226,19 +226,21 @@ def test_a_macs_target_keeps_the_channel_block_that_measures_fastest(tmp_path, m
     assert report.prune["macs_fraction"] == pytest.approx(0.5, abs=0.03)
 
 
-def test_a_coarser_block_must_measure_clearly_faster_to_be_kept(tmp_path, monkeypatch):
+def _probe(speedups: list[float], fractions: dict[int, float], config: PruneConfig):
+    """`_probe_blocks` over fake candidates, one per block with its MACs fraction, measured at `speedups`."""
     from types import SimpleNamespace
 
-    def tried(block, fraction):
-        result = SimpleNamespace(extra={"block": block}, macs_fraction=fraction)
-        return (f"allocation-{block}", (f"pruned-{block}", result))
+    candidates = {
+        f"allocation-{b}": (f"pruned-{b}", SimpleNamespace(extra={"block": b}, macs_fraction=f))
+        for b, f in fractions.items()
+    }
+    rows = [SimpleNamespace(speedup=s, median_ms=10 / s) for s in (1.0, *speedups)]
+    return prune_run._probe_blocks(list(candidates), lambda a, config: candidates[a], config, lambda models: rows)
 
+
+def test_a_coarser_block_must_measure_clearly_faster_to_be_kept():
     def probe(speedups):
-        candidates = dict(tried(b, 0.5) for b in (8, 16, 32))
-        rows = [SimpleNamespace(speedup=s, median_ms=10 / s) for s in (1.0, *speedups)]
-        return prune_run._probe_blocks(
-            list(candidates), lambda a, config: candidates[a], PruneConfig(target_macs=0.5), lambda models: rows
-        )
+        return _probe(speedups, dict.fromkeys((8, 16, 32), 0.5), PruneConfig(target_macs=0.5))
 
     assert probe([1.80, 1.82, 1.83])[0] == "allocation-8"  # within the margin of the finest: noise
     assert probe([1.80, 1.85, 1.83])[0] == "allocation-16"
@@ -247,17 +249,9 @@ def test_a_coarser_block_must_measure_clearly_faster_to_be_kept(tmp_path, monkey
 
 
 def test_for_a_speed_target_the_probe_keeps_the_fastest_per_mac_not_outright():
-    from types import SimpleNamespace
-
     # aimed at the same predicted 2x: blocks of 16 keep far fewer MACs and so run faster (yolov8n-bccd, 640)
-    fractions = {8: 0.487, 16: 0.350}
-    candidates = {
-        f"allocation-{b}": (f"pruned-{b}", SimpleNamespace(extra={"block": b}, macs_fraction=f))
-        for b, f in fractions.items()
-    }
-    rows = [SimpleNamespace(speedup=s, median_ms=10 / s) for s in (1.0, 1.80, 2.36)]
-    allocation, (pruned, _, _, row), record = prune_run._probe_blocks(
-        list(candidates), lambda a, config: candidates[a], PruneConfig(target_speedup=2.0), lambda models: rows
+    allocation, (pruned, _, _, row), record = _probe(
+        [1.80, 2.36], {8: 0.487, 16: 0.350}, PruneConfig(target_speedup=2.0)
     )
     assert (allocation, pruned, row.speedup, record["chosen"]) == ("allocation-8", "pruned-8", 1.80, 8)
 
