@@ -238,14 +238,16 @@ def _probe(speedups: list[float], fractions: dict[int, float], config: PruneConf
     return prune_run._probe_blocks(list(candidates), lambda a, config: candidates[a], config, lambda models: rows)
 
 
-def test_a_coarser_block_must_measure_clearly_faster_to_be_kept():
+def test_a_finer_block_must_measure_clearly_faster_to_be_kept():
     def probe(speedups):
         return _probe(speedups, dict.fromkeys((8, 16, 32), 0.5), PruneConfig(target_macs=0.5))
 
-    assert probe([1.80, 1.82, 1.83])[0] == "allocation-8"  # within the margin of the finest: noise
-    assert probe([1.80, 1.85, 1.83])[0] == "allocation-16"
-    allocation, (pruned, result, original, row), record = probe([1.70, 1.75, 1.80])
-    assert (allocation, pruned, row.speedup, record["chosen"]) == ("allocation-32", "pruned-32", 1.80, 32)
+    assert probe([1.80, 1.82, 1.83])[0] == "allocation-32"
+    assert probe([1.86, 1.85, 1.83])[0] == "allocation-32"  # finer ones within the margin of the coarsest: noise
+    assert probe([1.80, 1.88, 1.83])[0] == "allocation-16"
+    assert probe([1.90, 1.88, 1.83])[0] == "allocation-16"  # blocks of 8 must beat the kept 16 by the margin too
+    allocation, (pruned, result, original, row), record = probe([1.90, 1.75, 1.80])
+    assert (allocation, pruned, row.speedup, record["chosen"]) == ("allocation-8", "pruned-8", 1.90, 8)
 
 
 def test_for_a_speed_target_the_probe_keeps_the_fastest_per_mac_not_outright():

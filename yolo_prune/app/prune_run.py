@@ -271,8 +271,12 @@ def _run(out: Path, state: RunState, original=None) -> PruneReport:
 SPEEDUP_AIM = 0.025  # a speedup target is retried until the measured speedup is within 2.5% (the promise is 5%)
 SPEEDUP_TOLERANCE = 0.05
 SPEEDUP_ROUNDS = 4
-# A coarser channel block is chosen only when it measures more than 2% faster than the finer one (the noise of one
-# interleaved check here); a finer block leaves the allocation more widths to choose from.
+# A finer channel block is kept only when it measures more than 2% faster per MAC than the coarser one (the noise of
+# one interleaved check here). Ties go to the coarser block: on the AVX2 CPU, in 15 of 16 probes of yolov8n, yolo11n
+# and yolo26n with blocks of 32 among the candidates, 32 were the fastest per MAC or within 1.1% of it, and separate
+# benches of yolov8n-bccd at 50% MACs gave blocks of 32 1.91x where blocks of 16 gave 1.73-1.77x after a probe had
+# kept 16 on a 1.4% lead for 32 (640, 2 threads, docs/benchmarks.md section 10). Finer blocks bought no measured
+# accuracy (0.549 / 0.540 / 0.542 mAP50-95 for blocks of 8 / 16 / 32, one seed each).
 BLOCK_MARGIN = 0.02
 
 TimeAgainstOriginal = Callable[[list[nn.Module]], list[BenchRow]]
@@ -339,10 +343,10 @@ def _timing_against(current, config: PruneConfig, tmp: Path) -> TimeAgainstOrigi
 
 def _probe_blocks(allocations: list[Allocation], run, config: PruneConfig, time_them: TimeAgainstOriginal):
     """Prune with each allocation (finest block first) to the same target, time them all interleaved with the
-    original, and keep the fastest per MAC kept. For a speedup target too: candidates aimed at the same predicted
-    latency keep different MACs (yolov8n-bccd aimed at 2x, 640: 48.7% in blocks of 8 measured 1.80x, 35.0% in
-    blocks of 16 2.36x), and the speed rounds that follow move the kept one to the target. Returns (allocation, (pruned,
-    result, original row, row), the probe's record)."""
+    original, and keep the fastest per MAC kept; a finer block must beat a coarser one by `BLOCK_MARGIN`. For a
+    speedup target too: candidates aimed at the same predicted latency keep different MACs (yolov8n-bccd aimed at 2x,
+    640: 48.7% in blocks of 8 measured 1.80x, 35.0% in blocks of 16 2.36x), and the speed rounds that follow move the
+    kept one to the target. Returns (allocation, (pruned, result, original row, row), the probe's record)."""
     tried, errors = [], []
     for allocation in allocations:
         try:
@@ -356,8 +360,8 @@ def _probe_blocks(allocations: list[Allocation], run, config: PruneConfig, time_
     def merit(k: int) -> float:
         return rows[k + 1].speedup * tried[k][2].macs_fraction
 
-    best = 0
-    for k in range(1, len(tried)):
+    best = len(tried) - 1  # the coarsest block; a finer one must win by the margin
+    for k in reversed(range(best)):
         if merit(k) > merit(best) * (1 + BLOCK_MARGIN):
             best = k
     probe = {
