@@ -9,7 +9,14 @@ import platform
 import pytest
 import torch
 
-from yolo_prune.deploy.latency import OnnxruntimeTimer, TorchTimer, _kernel_ms, get_timer, padded_width
+from yolo_prune.deploy.latency import (
+    OnnxruntimeTimer,
+    TorchTimer,
+    _conv_graph,
+    _kernel_ms,
+    get_timer,
+    padded_width,
+)
 from yolo_prune.deploy.runtimes import get_runtime
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.latency import ConvShape
@@ -96,6 +103,11 @@ def test_torch_timer_on_cuda_fp16(tmp_path):
     assert "fp16" in json.loads(timer.path.read_text())["machine"]
     with pytest.raises(ConfigError, match="--threads sets CPU threads; runtime 'torch-cuda-fp16' runs on the GPU"):
         get_runtime("torch-cuda-fp16", threads=2)
+
+
+def test_the_one_conv_graphs_carry_the_oldest_ir_version_their_opset_allows():
+    # onnx 1.23 writes IR 14 by default, which onnxruntime 1.30 refuses; opset 17 needs no more than IR 8
+    assert _conv_graph(ConvShape(16, 16, 3, 1, 1, 1, 1, 8, 8, True)).ir_version == 8
 
 
 def test_onnxruntime_reports_its_channel_block():

@@ -234,7 +234,10 @@ def _conv_graph(s: ConvShape):
         [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, s.cout, ho, wo])],
         [weight, bias],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    # The oldest IR version opset 17 allows, not the installed onnx's newest: onnx 1.23 writes IR 14, which
+    # onnxruntime 1.30 refuses ("max supported IR version: 13"; seen on the lent GPU machine, 2026-12-04).
+    opsets = [helper.make_opsetid("", 17)]
+    return helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets))
 
 
 class TorchTimer(_CachedTimer):
