@@ -5,6 +5,7 @@ AVX-512) stands in for a runtime, so the expected widths are known."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from conftest import PaddedTimer, random_v8n
@@ -156,6 +157,18 @@ def test_target_speedup_lands_on_the_latency_model():
     # uniform allocation can be searched to a speedup as well
     _, uniform = prune(model, PruneConfig(target_speedup=1.6, allocation="uniform", imgsz=IMGSZ), timer=timer)
     assert uniform.to_dict()["latency_model"]["predicted_speedup"] == pytest.approx(1.6, rel=0.03)
+
+
+def test_a_prune_that_is_measured_afterwards_keeps_the_closest_aim():
+    # In blocks of 64 this model's predicted speedups step from 1.28x to beyond 1.5x: a 1.36x target misses by 6%.
+    model, timer = random_v8n(), PaddedTimer(16)
+    config = PruneConfig(target_speedup=1.36, allocation="latency", imgsz=IMGSZ, round_to=64)
+    with pytest.raises(TargetUnreachableError, match=r"could not reach a predicted 1.36x speedup .* closest was 1.28x"):
+        prune(model, config, timer=timer)
+    _, result = prune(model, config, timer=timer, aim_only=True)  # a prune run measures it and aims again
+    assert result.to_dict()["latency_model"]["predicted_speedup"] == pytest.approx(1.284, abs=0.005)
+    with pytest.raises(TargetUnreachableError, match=r"could not reach a predicted 1.50x speedup .* closest was 1.28x"):
+        prune(model, replace(config, target_speedup=1.5), timer=timer, aim_only=True)  # 17% off: beyond AIM_SLACK
 
 
 def test_latency_bad_inputs():

@@ -296,6 +296,7 @@ def _prune_step(current, config: PruneConfig, allocations: list[Allocation], bas
             gradient_batches=gradient_batches,
             timer=timer,
             earlier=earlier,
+            aim_only=config.target_speedup is not None,  # measured end to end below, and aimed again
         )
 
     if config.target_speedup is None and len(allocations) == 1:

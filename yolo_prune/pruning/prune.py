@@ -37,6 +37,13 @@ from yolo_prune.pruning.search import search
 from yolo_prune.pruning.structure import check_outputs, kept_layers, time_limit, trace_outputs
 from yolo_prune.pruning.surgery import make_prunable
 
+# How far the latency model's prediction may miss a speedup target. Alone, a prune promises its prediction within 3%.
+# A caller that measures end to end and aims again (`aim_only`) takes a candidate within 10%: the predicted latency
+# is a step function of the budget (one block of one large conv), and yolov8n-bccd at 640 (AVX-512 CPU, blocks of 16)
+# could be predicted at 1.419x or 1.565x for a 1.5x target, nothing between (docs/benchmarks.md section 10).
+PREDICTED_TOLERANCE = 0.03
+AIM_SLACK = 0.10
+
 
 @dataclass
 class PruneResult:
@@ -135,6 +142,7 @@ def prune(
     gradient_batches: Callable[[], Iterable[dict]] | None = None,
     timer: LayerTimer | None = None,
     earlier: Sequence[dict] = (),
+    aim_only: bool = False,
 ) -> tuple[nn.Module, PruneResult]:
     """Prune `model` as `config` says and return the pruned copy with a `PruneResult`. `model` is not modified.
 
@@ -147,7 +155,9 @@ def prune(
     `timer` times conv shapes on the target runtime (`latency.LayerTimer`): the `latency` allocation and
     `config.target_speedup` need one, and with one the result records the latency model's prediction. `earlier`
     are the trials (`PruneResult.trials`) of an earlier prune of the same model with the same allocation and options
-    but another target: the search starts from what they measured.
+    but another target: the search starts from what they measured. `aim_only` says that the caller measures a
+    speedup target end to end and corrects its aim (a prune run does): the closest predicted candidate is then kept
+    when the latency model's steps skip over the target, unless it misses by more than `AIM_SLACK`.
     """
     start = time.perf_counter()
     method = config.method if importance is None else type(importance).__name__
@@ -217,7 +227,7 @@ def prune(
             known=[(t["value"], t["predicted_ms"]) for t in earlier if "predicted_ms" in t],
         )
         best, best_value, trials = found.model, found.value, found.trials
-        if abs(found.cost - target_ms) > 0.03 * target_ms:
+        if abs(found.cost - target_ms) > (AIM_SLACK if aim_only else PREDICTED_TOLERANCE) * target_ms:
             raise TargetUnreachableError(
                 f"could not reach a predicted {config.target_speedup:.2f}x speedup on {timer.runtime}: the closest "
                 f"was {before_ms / found.cost:.2f}x (no layer loses more than {config.max_layer_ratio:.0%} of its "
