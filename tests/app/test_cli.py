@@ -179,6 +179,7 @@ def test_prune_to_a_speedup_is_measured_end_to_end(tmp_path):
         (["--target-latency", "10000"], "is not below the original's"),
         (["--target-latency", "-1"], "error: --target-latency must be a positive number of milliseconds"),
         (["--target-macs", "0.5", "--threads", "0"], "error: --threads must be at least 1"),
+        (["--target-speedup", "2", "--latency-batch", "4"], "error: onnxruntime-cpu times the exported graph at"),
     ],
 )
 def test_prune_speed_targets_bad_input_is_one_line(tmp_path, args, message):

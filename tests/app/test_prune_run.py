@@ -122,7 +122,7 @@ class _ModelledBench:
     def __init__(self, timer, imgsz: int, error: float = 1.0, overhead: float = 0.0):
         self.timer, self.imgsz, self.error, self.overhead, self.calls = timer, imgsz, error, overhead, 0
 
-    def __call__(self, paths, imgsz, runs, warmup, threads, runtime):
+    def __call__(self, paths, imgsz, runs, warmup, threads, runtime, batch):
         from types import SimpleNamespace
 
         from yolo_prune.pruning.latency import predict_ms
@@ -130,6 +130,7 @@ class _ModelledBench:
 
         self.calls += 1
         self.seen = (runtime, threads, [Path(p).suffix for p in paths])
+        self.batch = batch
         ms = [predict_ms(load_model(p), self.imgsz, self.timer) for p in paths]
         ms[1:] = [m * self.error for m in ms[1:]]
         ms = [m + self.overhead * ms[0] for m in ms]
@@ -143,7 +144,7 @@ def test_a_speedup_target_is_corrected_by_what_is_measured(tmp_path, monkeypatch
 
     timer = PaddedTimer(16)
     fake = _ModelledBench(timer, 64, error=1.15)  # the pruned model runs 15% slower than the model predicts
-    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: timer)
+    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads, batch, option: timer)
     monkeypatch.setattr(prune_run, "bench", fake)
     monkeypatch.setattr(prune_run, "export_onnx", lambda weights, imgsz: SimpleNamespace(file=weights))
     out = tmp_path / "run"
@@ -210,7 +211,7 @@ def test_a_macs_target_keeps_the_channel_block_that_measures_fastest(tmp_path, m
 
     timer = PaddedTimer(16)  # the latency model learns blocks of 16 ...
     fake = _ModelledBench(PaddedTimer(32), 64)  # ... but the runtime pads to 32: widths of 48 cost as much as 64
-    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: timer)
+    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads, batch, option: timer)
     monkeypatch.setattr(prune_run, "bench", fake)
     _fake_export(monkeypatch)
     report = prune_run.run_prune("yolov8n.yaml", PruneConfig(target_macs=0.5, imgsz=64), tmp_path / "run")
@@ -263,7 +264,7 @@ def test_round_to_fixes_the_block_and_measures_nothing(tmp_path, monkeypatch):
 
     timer = PaddedTimer(16)
     fake = _ModelledBench(timer, 64)
-    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: timer)
+    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads, batch, option: timer)
     monkeypatch.setattr(prune_run, "bench", fake)
     report = prune_run.run_prune("yolov8n.yaml", PruneConfig(target_macs=0.5, imgsz=64, round_to=16), tmp_path / "a")
     assert fake.calls == 0 and "block_probe" not in report.prune
@@ -276,19 +277,23 @@ def test_a_speedup_target_on_a_torch_runtime_times_the_checkpoints(tmp_path, mon
     timer = PaddedTimer(16)
     fake = _ModelledBench(timer, 64)
     asked = []
-    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: asked.append((runtime, threads)) or timer)
+    monkeypatch.setattr(
+        prune_run, "get_timer", lambda runtime, threads, batch, option: asked.append((runtime, threads, batch)) or timer
+    )
     monkeypatch.setattr(prune_run, "bench", fake)
     monkeypatch.setattr(prune_run, "export_onnx", lambda weights, imgsz: pytest.fail("a torch runtime needs no ONNX"))
-    config = PruneConfig(target_speedup=1.4, imgsz=64, runtime="torch-cpu", threads=1)
+    config = PruneConfig(target_speedup=1.4, imgsz=64, runtime="torch-cpu", threads=1, latency_batch=4)
     report = prune_run.run_prune("yolov8n.yaml", config, tmp_path / "run")
-    assert asked == [("torch-cpu", 1)]  # the latency model times its convs on the same runtime
+    assert asked == [("torch-cpu", 1, 4)]  # the latency model times its convs on the same runtime and batch
     runtime, threads, files = fake.seen
     assert (runtime, threads) == ("torch-cpu", 1) and set(files) == {".pt"} and len(files) >= 2  # as checkpoints
-    assert report.prune["speedup"]["runtime"] == "torch-cpu"
+    assert fake.batch == 4  # the end-to-end checks time the batch the prune is for
+    assert (report.prune["speedup"]["runtime"], report.prune["speedup"]["batch"]) == ("torch-cpu", 4)
     assert report.prune["speedup"]["measured"] == pytest.approx(1.4, rel=prune_run.SPEEDUP_TOLERANCE)
     from yolo_prune.app.render import prune_text
 
-    assert "speed on torch-cpu: " in prune_text(report) and "checkpoints timed interleaved" in prune_text(report)
+    text = prune_text(report)
+    assert "speed on torch-cpu: " in text and " ms per batch of 4, checkpoints timed interleaved" in text
 
 
 def test_a_runtime_this_machine_cannot_time_on_fails_before_any_work(tmp_path):
@@ -301,7 +306,11 @@ def test_a_runtime_this_machine_cannot_time_on_fails_before_any_work(tmp_path):
             prune_run.run_prune(
                 "yolov8n.yaml", PruneConfig(target_speedup=1.5, runtime="torch-cuda-fp16"), tmp_path / "b"
             )
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(ConfigError, match="^onnxruntime-cpu times the exported graph at batch 1; --latency-batch 8 "):
+        prune_run.run_prune("yolov8n.yaml", PruneConfig(target_speedup=1.5, latency_batch=8), tmp_path / "c")
+    with pytest.raises(ConfigError, match="^--latency-batch must be at least 1, got 0"):
+        prune_run.run_prune("yolov8n.yaml", PruneConfig(target_speedup=1.5, latency_batch=0), tmp_path / "d")
+    assert not any((tmp_path / name).exists() for name in "abcd")
 
 
 def test_a_speedup_the_runtime_never_reaches_is_one_error_and_no_folder(tmp_path, monkeypatch):
@@ -310,7 +319,7 @@ def test_a_speedup_the_runtime_never_reaches_is_one_error_and_no_folder(tmp_path
     from conftest import PaddedTimer
 
     timer = PaddedTimer(16)
-    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: timer)
+    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads, batch, option: timer)
     monkeypatch.setattr(prune_run, "bench", _ModelledBench(timer, 64, overhead=1.0))  # fixed costs: under 2x
     monkeypatch.setattr(prune_run, "export_onnx", lambda weights, imgsz: SimpleNamespace(file=weights))
     out = tmp_path / "run"
@@ -328,7 +337,7 @@ def test_with_data_a_speed_target_takes_the_latency_allocation_with_the_scan(
 
     timer = PaddedTimer(16)
     monkeypatch.setenv("YOLO_PRUNE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: timer)
+    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads, batch, option: timer)
     monkeypatch.setattr(prune_run, "bench", _ModelledBench(timer, 64))
     monkeypatch.setattr(prune_run, "export_onnx", lambda weights, imgsz: SimpleNamespace(file=weights))
     config = PruneConfig(target_speedup=1.3, imgsz=64, data=str(tiny_data))
@@ -354,7 +363,7 @@ def test_a_latency_target_becomes_the_speedup_that_reaches_it(tmp_path, monkeypa
     from yolo_prune.pruning.load import load_model
 
     timer = PaddedTimer(16)
-    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads: timer)
+    monkeypatch.setattr(prune_run, "get_timer", lambda runtime, threads, batch, option: timer)
     monkeypatch.setattr(prune_run, "bench", _ModelledBench(timer, 64))
     monkeypatch.setattr(prune_run, "export_onnx", lambda weights, imgsz: SimpleNamespace(file=weights))
     original_ms = predict_ms(load_model("yolov8n.yaml"), 64, timer)

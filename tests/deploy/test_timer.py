@@ -88,6 +88,17 @@ def test_torch_timer_measures_and_caches_apart_from_onnxruntime(tmp_path):
     )
 
 
+def test_torch_timer_times_the_batch_it_is_given_and_caches_it_apart(tmp_path):
+    shape = ConvShape(32, 32, 3, 1, 1, 1, 1, 32, 32, True)
+    one = TorchTimer("torch-cpu", threads=1, cache=tmp_path)
+    eight = TorchTimer("torch-cpu", threads=1, cache=tmp_path, batch=8)
+    assert eight.path != one.path and "batch 8" in eight.machine and "batch 1" in one.machine
+    (ms_one,), (ms_eight,) = one([shape]), eight([shape])
+    assert ms_eight > 2 * ms_one  # eight images cost more than one (on any CPU; 8x the work)
+    with pytest.raises(ConfigError, match="^onnxruntime-cpu times the exported graph at batch 1; --latency-batch 8 "):
+        get_timer("onnxruntime-cpu", batch=8, batch_option="--latency-batch")
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
 def test_the_cuda_runtime_without_a_gpu_is_one_clear_error():
     with pytest.raises(ConfigError, match="^runtime 'torch-cuda-fp16' needs a CUDA GPU, and PyTorch sees none"):

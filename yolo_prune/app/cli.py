@@ -104,6 +104,13 @@ def prune(
         int | None,
         typer.Option("--threads", help="Runtime threads for latency (default: the runtime's own); as deployed."),
     ] = None,
+    latency_batch: Annotated[
+        int,
+        typer.Option(
+            "--latency-batch",
+            help="Images per call where latency is measured (torch runtimes; a GPU server's batch, e.g. 32).",
+        ),
+    ] = 1,
     method: Annotated[str, typer.Option("--method", help=f"Importance: {', '.join(criteria.names())}.")] = "l2",
     allocation: Annotated[
         str | None,
@@ -197,6 +204,7 @@ def prune(
         target_latency=target_latency,
         runtime=runtime,
         threads=threads,
+        latency_batch=latency_batch,
         method=method,
         allocation="global" if global_pruning else allocation,
         sensitivity=sensitivity,

@@ -56,6 +56,7 @@ from yolo_prune.train.validate import validate
 LOGGER = logging.getLogger("yolo_prune")
 SPEEDUP_RUNS = 30  # interleaved rounds per end-to-end check of a speedup target
 SPEEDUP_WARMUP = 3  # untimed interleaved rounds before each end-to-end check (10 for `bench` itself)
+LATENCY_BATCH_OPTION = "--latency-batch"  # the CLI option behind `PruneConfig.latency_batch`, named in its errors
 
 
 @dataclass
@@ -124,7 +125,8 @@ def run_prune(
         raise ConfigError(f"--epochs ({train.epochs}) must be at least --steps ({steps})")
     if sparse_epochs < 0:
         raise ConfigError(f"--sparse-epochs must be 0 or more, got {sparse_epochs}")
-    get_runtime(config.runtime, config.threads)  # a runtime this machine can time on, before any work
+    # a runtime this machine can time on, before any work
+    get_runtime(config.runtime, config.threads, config.latency_batch, LATENCY_BATCH_OPTION)
     if (out / STATE).exists():
         raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
     if config.allocation is None:  # the best measured allocation for what was given (see pruning.allocation)
@@ -215,7 +217,7 @@ def _run(out: Path, state: RunState, original=None) -> PruneReport:
         config = state.config
     timer = None
     if kind.needs_widths or config.target_speedup is not None:
-        timer = get_timer(config.runtime, config.threads)
+        timer = get_timer(config.runtime, config.threads, config.latency_batch, LATENCY_BATCH_OPTION)
 
     def allocations_for(model) -> list[Allocation]:
         """The allocations to try for one step. One that picks widths times the model it prunes (cached per shape),
@@ -426,11 +428,19 @@ def _meet_speedup(run, allocation: Allocation, config: PruneConfig, time_them: T
             break
     chosen = {k: best[k] for k in _FIGURES}  # `best`: the closest after the last round that was timed
     result = best["result"]
-    result.extra["speedup"] = {"target": goal, "runtime": config.runtime, **chosen, "rounds": rounds}
+    result.extra["speedup"] = {
+        "target": goal,
+        "runtime": config.runtime,
+        "batch": config.latency_batch,
+        **chosen,
+        "rounds": rounds,
+    }
     if abs(chosen["measured"] / goal - 1) > SPEEDUP_TOLERANCE:
         hint = "" if allocation.rounds_widths else "; --allocation latency picks widths the latency model follows"
+        per_batch = f" at batch {config.latency_batch}" if config.latency_batch > 1 else ""
         raise TargetUnreachableError(
-            f"could not reach {goal:.2f}x on {config.runtime}: the closest measured was {chosen['measured']:.2f}x{hint}"
+            f"could not reach {goal:.2f}x on {config.runtime}{per_batch}: the closest measured was "
+            f"{chosen['measured']:.2f}x{hint}"
         )
     return best["pruned"], result
 
@@ -467,13 +477,15 @@ def next_aim(rounds: list[dict], goal: float) -> float:
 
 
 def _bench_args(config: PruneConfig) -> dict:
-    """`bench`'s arguments for a prune's end-to-end checks: its runtime, threads and size, and how long to time."""
+    """`bench`'s arguments for a prune's end-to-end checks: its runtime, threads, size and batch, and how long to
+    time."""
     return {
         "imgsz": config.imgsz,
         "runs": SPEEDUP_RUNS,
         "warmup": SPEEDUP_WARMUP,
         "runtime": config.runtime,
         "threads": config.threads,
+        "batch": config.latency_batch,
     }
 
 

@@ -116,9 +116,10 @@ def prune_text(report) -> str:
     variable, value = report.search
     if p.get("speedup"):
         s = p["speedup"]
+        per_batch = f" per batch of {s['batch']}" if s.get("batch", 1) > 1 else ""
         parts.append(
             f"speed on {s['runtime']}: {s['measured']:.2f}x end to end (target {s['target']:.2f}x; "
-            f"{s['original_ms']:.2f} -> {s['pruned_ms']:.2f} ms, "
+            f"{s['original_ms']:.2f} -> {s['pruned_ms']:.2f} ms{per_batch}, "
             f"{'checkpoints' if _on_torch(s['runtime']) else 'exported ONNX'} timed interleaved; "
             f"{len(s['rounds'])} round(s))"
         )

@@ -74,8 +74,8 @@ def bench(
     runtime's). `fast_dfl` is how .pt files are exported (see `export.export_format`).
     """
     paths = [Path(m) for m in models]
-    spec = get_runtime(runtime, threads)
-    _check_args(paths, imgsz, runs, warmup, spec, batch)
+    spec = get_runtime(runtime, threads, batch)
+    _check_args(paths, imgsz, runs, warmup, spec)
     if spec.uses_torch:
         return _bench_torch(paths, imgsz, runs, warmup, threads, spec, batch)
     with tempfile.TemporaryDirectory(prefix="yolo-prune-bench-") as tmp:
@@ -147,7 +147,7 @@ def _rows(
     return rows
 
 
-def _check_args(paths: list[Path], imgsz: int, runs: int, warmup: int, spec: Runtime, batch: int) -> None:
+def _check_args(paths: list[Path], imgsz: int, runs: int, warmup: int, spec: Runtime) -> None:
     if not paths:
         raise ConfigError("give at least one model to bench")
     for path in paths:
@@ -157,10 +157,6 @@ def _check_args(paths: list[Path], imgsz: int, runs: int, warmup: int, spec: Run
         raise ConfigError(f"--runs must be at least 1, got {runs}")
     if warmup < 0:
         raise ConfigError(f"--warmup must be 0 or more, got {warmup}")
-    if batch < 1:
-        raise ConfigError(f"--batch must be at least 1, got {batch}")
-    if batch > 1 and not spec.uses_torch:
-        raise ConfigError(f"{spec.name} times the exported graph at batch 1; --batch {batch} needs a torch runtime")
 
 
 def _export(weights: Path, out: Path, imgsz: int, fast_dfl: bool = True) -> Path:

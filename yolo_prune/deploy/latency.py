@@ -242,24 +242,27 @@ def _conv_graph(s: ConvShape):
 
 class TorchTimer(_CachedTimer):
     """Times conv shapes as PyTorch modules (Conv2d, then SiLU when the shape has it) on a torch runtime
-    (`runtimes.RUNTIMES`: the CPU with `threads` threads, or a CUDA GPU in FP16 with cuDNN's autotuner on).
+    (`runtimes.RUNTIMES`: the CPU with `threads` threads, or a CUDA GPU in FP16 with cuDNN's autotuner on), on
+    inputs of `batch` images: a GPU at batch 1 spends most of a small conv's time launching it, so a prune for a GPU
+    server times the batch it will serve.
 
     Each shape is timed with the device synchronized around every run, so the figure is the kernels' time plus
     PyTorch's per-call overhead, which a deployed PyTorch model pays as well.
     """
 
-    def __init__(self, runtime: str, threads: int | None = None, cache: Path | None = None):
+    def __init__(self, runtime: str, threads: int | None = None, cache: Path | None = None, batch: int = 1):
         import torch
 
-        self.spec = get_runtime(runtime, threads)
+        self.spec = get_runtime(runtime, threads, batch)
         if not self.spec.uses_torch:
             raise ConfigError(f"TorchTimer times torch runtimes, not '{runtime}'")
-        self.runtime, self.threads = runtime, threads
+        self.runtime, self.threads, self.batch = runtime, threads, batch
         hardware = (
             torch.cuda.get_device_name() if self.spec.device == "cuda" else f"{_cpu_name()}, {os.cpu_count()} cpus"
         )
         precision = "fp16" if self.spec.half else "fp32"
-        self.machine = f"{hardware}, torch {torch.__version__}, {precision}, threads {threads or 'default'}"
+        settings = f"{precision}, threads {threads or 'default'}, batch {batch}"
+        self.machine = f"{hardware}, torch {torch.__version__}, {settings}"
         self._open(cache)
 
     def _time(self, s: ConvShape) -> float:
@@ -267,7 +270,7 @@ class TorchTimer(_CachedTimer):
 
         conv = nn.Conv2d(s.cin, s.cout, s.k, s.stride, s.pad, s.dilation, s.groups, bias=True)
         module = self.spec.prepare(nn.Sequential(conv, nn.SiLU()) if s.act else conv)
-        x = self.spec.tensor((1, s.cin, s.h, s.w))
+        x = self.spec.tensor((self.batch, s.cin, s.h, s.w))
         wall: list[float] = []
         with self.spec.timing(self.threads):
             for _ in range(3):  # warm-up; on a GPU, cuDNN's autotuner picks the kernel here
@@ -281,8 +284,11 @@ class TorchTimer(_CachedTimer):
         return float(np.median(wall))
 
 
-def get_timer(runtime: str, threads: int | None = None) -> OnnxruntimeTimer | TorchTimer:
-    """The layer timer for `runtime` (a name in `runtimes.RUNTIMES`), checked to be usable on this machine."""
-    if get_runtime(runtime, threads).uses_torch:
-        return TorchTimer(runtime, threads)
+def get_timer(
+    runtime: str, threads: int | None = None, batch: int = 1, batch_option: str = "--batch"
+) -> OnnxruntimeTimer | TorchTimer:
+    """The layer timer for `runtime` (a name in `runtimes.RUNTIMES`) at `batch` images per call (set by
+    `batch_option`, for the message), checked to be usable on this machine."""
+    if get_runtime(runtime, threads, batch, batch_option).uses_torch:
+        return TorchTimer(runtime, threads, batch=batch)
     return OnnxruntimeTimer(threads=threads)

@@ -91,12 +91,17 @@ RUNTIMES: dict[str, Runtime] = {
 }
 
 
-def get_runtime(name: str, threads: int | None = None) -> Runtime:
-    """The runtime called `name`, checked to be usable here with `threads`; a one-line `ConfigError` otherwise."""
+def get_runtime(name: str, threads: int | None = None, batch: int = 1, batch_option: str = "--batch") -> Runtime:
+    """The runtime called `name`, checked to be usable here with `threads` and `batch` images per call (the option
+    that set it is `batch_option`, for the message); a one-line `ConfigError` otherwise."""
     runtime = RUNTIMES.get(name)
     if runtime is None:
         raise ConfigError(f"unknown runtime '{name}'; choose one of: {', '.join(RUNTIMES)}")
     check_threads(threads)
+    if batch < 1:
+        raise ConfigError(f"{batch_option} must be at least 1, got {batch}")
+    if batch > 1 and not runtime.uses_torch:
+        raise ConfigError(f"{name} times the exported graph at batch 1; {batch_option} {batch} needs a torch runtime")
     if runtime.device == "cuda":
         import torch
 

@@ -32,6 +32,7 @@ class PruneConfig:
     round_to: int | None = None
     runtime: str = "onnxruntime-cpu"  # where latency is measured (`deploy.runtimes.RUNTIMES`)
     threads: int | None = None  # its intra-op threads (None: the runtime's default)
+    latency_batch: int = 1  # images per call where latency is measured (above 1: torch runtimes; checked there)
     imgsz: int = 640
     max_layer_ratio: float = 0.9  # never remove more than this share of one layer's channels
     tolerance: float = 0.01  # the search stops within this fraction of the original's MACs (or predicted ms)
