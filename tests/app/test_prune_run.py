@@ -7,12 +7,20 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_prune.app import prune_run
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.config import PruneConfig
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Each test builds random-init models from YAMLs: seeded, so none depends on what ran before it on its worker
+    (the speed-round test once stopped at 1.558x for 1.6x in the full suite, and passed alone)."""
+    torch.manual_seed(0)
 
 
 @pytest.fixture
