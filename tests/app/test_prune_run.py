@@ -304,6 +304,14 @@ def test_a_speedup_target_on_a_torch_runtime_times_the_checkpoints(tmp_path, mon
     assert "speed on torch-cpu: " in text and " ms per batch of 4, checkpoints timed interleaved" in text
 
 
+def test_an_unreachable_speed_target_on_a_gpu_names_the_launch_cost():
+    hint = prune_run._launch_hint(PruneConfig(target_speedup=2.0, runtime="torch-cuda-fp16", latency_batch=32))
+    assert hint.startswith("; on a GPU at batch 32 a small conv's time is mostly its launch, which pruning keeps")
+    assert "--latency-batch" in hint
+    assert prune_run._launch_hint(PruneConfig(target_speedup=2.0, runtime="torch-cpu")) == ""  # a CPU: no launches
+    assert prune_run._launch_hint(PruneConfig(target_macs=0.5, runtime="torch-cuda-fp16")) == ""  # not a speed target
+
+
 def test_a_runtime_this_machine_cannot_time_on_fails_before_any_work(tmp_path):
     import torch
 
