@@ -119,9 +119,9 @@ def main() -> None:
             if target in COMPARISONS and name != "yolov8n-bccd":
                 continue
             if args.pruned is None:
-                row = prune_row(weights, target, args.out, args.runtime, args.latency_batch)
-                if row is not None:
-                    pruned[target] = row
+                made = prune_row(weights, target, args.out, args.runtime, args.latency_batch)
+                if made is not None:
+                    pruned[target] = made
             elif (args.pruned / f"{name}-{target}" / "pruned.pt").exists():
                 pruned[target] = (args.pruned / f"{name}-{target}" / "pruned.pt", None)
             else:
