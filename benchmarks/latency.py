@@ -53,11 +53,11 @@ CLI = [sys.executable, "-m", "yolo_prune.app.cli"]
 
 
 def prune_row(
-    weights: Path, target: str, out: Path, runtime: str, latency_batch: int
+    weights: Path, target: str, run: Path, runtime: str, latency_batch: int
 ) -> tuple[Path, float | None] | None:
-    """The pruned checkpoint for one target (pruned now unless a previous run left it) and the prune's seconds; None
-    when the prune fails (its error line is printed: an unreachable speed target is a result too)."""
-    run = out / f"{weights.stem}-{target}"
+    """The pruned checkpoint for one target in the folder `run` (pruned now unless a previous run left it) and the
+    prune's seconds; None when the prune fails (its error line is printed: an unreachable speed target is a result
+    too)."""
     if (run / "pruned.pt").exists():
         return run / "pruned.pt", None
     start = time.perf_counter()
@@ -118,14 +118,13 @@ def main() -> None:
         for target in args.targets.split(","):
             if target in COMPARISONS and name != "yolov8n-bccd":
                 continue
-            if args.pruned is None:
-                made = prune_row(weights, target, args.out, args.runtime, args.latency_batch)
-                if made is not None:
-                    pruned[target] = made
-            elif (args.pruned / f"{name}-{target}" / "pruned.pt").exists():
-                pruned[target] = (args.pruned / f"{name}-{target}" / "pruned.pt", None)
-            else:
-                print(f"skipping {name} {target}: no pruned.pt in {args.pruned / f'{name}-{target}'}")
+            run = (args.pruned or args.out) / f"{name}-{target}"
+            if args.pruned is not None and not (run / "pruned.pt").exists():
+                print(f"skipping {name} {target}: no pruned.pt in {run}")  # --pruned: time, never prune
+                continue
+            made = prune_row(weights, target, run, args.runtime, args.latency_batch)
+            if made is not None:
+                pruned[target] = made
         for imgsz, threads, batch in settings:
             keys = {t: f"{name} {t} {imgsz} {threads} {args.runtime} {batch}" for t in pruned}
             todo = [t for t in pruned if keys[t] not in rows]
