@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -288,6 +289,16 @@ BLOCK_MARGIN = 0.02
 
 TimeAgainstOriginal = Callable[[list[nn.Module]], list[BenchRow]]
 
+# An end-to-end check whose original runs more than 10% slower than in this prune's fastest check ran on a busy
+# machine, and a busy machine squeezes the speedup as well: yolo26n-bccd's first 2x candidate measured 1.90x beside
+# the original at 33.2 ms, then 1.78x in the next round's check, the original at 47.5 ms, and the prune settled at
+# 2.03x for a model a separate bench timed at 2.22x (640, 2 threads; with a busy loop on the second core the same
+# pair measured 1.48x and 1.69x). Such a check is timed again after a pause, up to twice, and the attempt whose
+# original ran fastest is kept; if the machine stays busy, the prune says so.
+BUSY_MARGIN = 0.10
+BUSY_RETRIES = 2
+BUSY_PAUSE_S = 2.0
+
 
 def _launch_hint(config: PruneConfig) -> str:
     """What an unreachable speed target on a GPU adds to its error: at small batches a nano model's convs cost mostly
@@ -354,9 +365,29 @@ def _timing_against(current, config: PruneConfig, tmp: Path) -> TimeAgainstOrigi
         return path
 
     original = file_of(current)
+    fastest: list[float] = []  # the original's fastest median in this prune's checks so far
 
     def time_them(models: list[nn.Module]) -> list[BenchRow]:
-        return bench([original, *map(file_of, models)], **_bench_args(config))
+        files = [original, *map(file_of, models)]
+        rows = bench(files, **_bench_args(config))
+        for _ in range(BUSY_RETRIES):
+            if not fastest or rows[0].median_ms <= fastest[0] * (1 + BUSY_MARGIN):
+                break
+            LOGGER.info(
+                f"  the original ran {rows[0].median_ms:.2f} ms against {fastest[0]:.2f} ms in an earlier check: "
+                "the machine is busy, timing again"
+            )
+            time.sleep(BUSY_PAUSE_S)
+            again = bench(files, **_bench_args(config))
+            if again[0].median_ms < rows[0].median_ms:
+                rows = again
+        if fastest and rows[0].median_ms > fastest[0] * (1 + BUSY_MARGIN):
+            LOGGER.warning(
+                f"the machine stayed busy: the original ran {rows[0].median_ms:.2f} ms against {fastest[0]:.2f} ms "
+                "in an earlier check, and this check's speedups may read low; prune on an idle machine"
+            )
+        fastest[:] = [min(fastest + [rows[0].median_ms])]
+        return rows
 
     return time_them
 
