@@ -66,8 +66,11 @@ def test_prune_yaml_writes_reloadable_checkpoint(tmp_path, yaml):
     original = reload_in_fresh_process(Path(yaml), 128)  # stock Ultralytics builds the YAML
     assert seen["shape"] == original["shape"] == [1, 84, 336]  # (batch, 4 box + 80 classes, anchors)
     assert seen["stride"] == [8.0, 16.0, 32.0] and seen["has_yaml"]
-    # Ultralytics' own FLOPs counter agrees with our MACs count of the pruned model (within rounding).
-    assert seen["macs"] == pytest.approx(report["after"]["macs"], rel=0.02)
+    # Ultralytics' own FLOPs counter agrees with our MACs count of the pruned model, up to what only it counts: on
+    # yolo26n at 128 a near-constant 1.3-1.6 M MACs (1.3% of the original, 2.1% once the data-free default keeps
+    # the head whole and halves the rest).
+    assert seen["macs"] == pytest.approx(report["after"]["macs"], rel=0.03)
+    assert seen["macs"] - report["after"]["macs"] <= original["macs"] - report["before"]["macs"] + 0.005 * seen["macs"]
 
 
 def test_prune_trained_checkpoint_keeps_names_and_input(tmp_path):

@@ -220,6 +220,27 @@ def test_choose_widths_weighs_loss_per_millisecond_or_per_channel():
     assert choose_widths(table, 0.01, per="channel") == {"slow": 32, "cheap": 16}
 
 
+def test_without_data_the_heads_groups_are_cut_last():
+    def group(name: str, drop: float, head: bool) -> dict:
+        options = [{"width": 32, "saved_ms": 0.0, "drop": 0.0}, {"width": 16, "saved_ms": 1.0, "drop": drop}]
+        return {"group": name, "channels": 32, "head": head, "options": options}
+
+    table = {"total_ms": 10.0, "groups": [group("head", 0.1, True), group("neck", 5.0, False), group("p5", 9.0, False)]}
+    # the head's channels look cheapest, yet every other group goes first ...
+    assert choose_widths(table, 0.3, per="channel") == {"head": 32, "neck": 16, "p5": 32}
+    assert choose_widths(table, 0.6, per="channel") == {"head": 32, "neck": 16, "p5": 16}
+    assert choose_widths(table, 1.0, per="channel") == {"head": 16, "neck": 16, "p5": 16}  # ... then the head
+    # a scanned loss (per ms) knows what the head is worth: the cheapest step first, wherever it is
+    assert choose_widths(table, 0.3, per="ms") == {"head": 16, "neck": 32, "p5": 32}
+
+
+def test_the_width_table_marks_the_heads_groups():
+    table = width_table(random_v8n(), IMGSZ, PaddedTimer(16))
+    heads = {g["group"] for g in table["groups"] if g["head"]}
+    assert heads and all(name.startswith("model.22.") for name in heads)  # yolov8n's Detect is module 22
+    assert len(heads) < len(table["groups"])
+
+
 def test_with_data_the_latency_allocation_weighs_the_scanned_drop():
     from yolo_prune.pruning.allocation import create_allocation, with_scanned_drops
 

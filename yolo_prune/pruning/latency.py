@@ -239,7 +239,8 @@ def width_table(
 
     Returns {"runtime", "imgsz", "total_ms" and "total_macs" (all convs), "block" and "block_from" (`round_to` when
     given, else what the timer reports, else learned from the timings), "round_to", "seconds", "groups": [{"group",
-    "channels", "timed": [{"width", "ms", "macs", "drop"}, ...] (every width timed), "options": [{"width", "ratio",
+    "channels", "head" (a group of the model's last module), "timed": [{"width", "ms", "macs", "drop"}, ...] (every
+    width timed), "options": [{"width", "ratio",
     "saved_ms", "saved_macs", "drop"}, ...] (full width first)}]}.
     Each group is timed with every other group at full width; savings are taken as additive, as the MACs are by the
     sensitivity allocation. `model` is not modified.
@@ -253,6 +254,7 @@ def width_table(
     shapes = conv_shapes(work, imgsz)
     DG, groups = build_groups(work, imgsz)
     names = {m: n for n, m in work.named_modules()}
+    head = f"model.{len(work.model) - 1}."  # the Detect (Segment, Pose, OBB) head: Ultralytics' last module
     importance = tp.importance.GroupMagnitudeImportance(p=2)
 
     reported = getattr(timer, "block", None)
@@ -302,7 +304,10 @@ def width_table(
             }
             for w, variants in per_width.items()
         ]
-        rows.append({"group": name, "channels": channels, "timed": timed, "options": _options(timed, channels, block)})
+        options = _options(timed, channels, block)
+        rows.append(
+            {"group": name, "channels": channels, "head": name.startswith(head), "timed": timed, "options": options}
+        )
     return {
         "runtime": timer.runtime,
         "imgsz": imgsz,
@@ -329,13 +334,16 @@ def choose_widths(table: dict, share_to_save: float, per: str = "ms") -> dict[st
     """The width of every group after saving `share_to_save` (0 to 1) of the largest saving the table offers, at the
     least importance lost, one block down at a time. `per="ms"`: greedy by importance lost per unit saved (HALP's
     knapsack, greedy). `per="channel"`: by importance lost per channel removed, i.e. global ranking by normalised
-    importance, in whole blocks. A saving is the share of the conv latency plus `MACS_WEIGHT` times the share of the
-    MACs, so that flat timings still order the steps; at 1 every group is at its narrowest option.
+    importance, in whole blocks, the head's groups (`"head"`) last: L2 norms rank its channels cheap, and cutting its
+    branches to half cost 4-5 points of mAP50-95 that keeping them bought back (docs/benchmarks.md section 10). A
+    saving is the share of the conv latency plus `MACS_WEIGHT` times the share of the MACs, so that flat timings
+    still order the steps; at 1 every group is at its narrowest option.
 
     The same sequence of steps is taken for every budget, cut where the budget is met, so a larger budget never
     keeps a channel a smaller one removed. Returns group name -> width (full width for groups left alone).
     """
     options = {g["group"]: g["options"] for g in table["groups"]}
+    heads = {g["group"]: bool(g.get("head")) for g in table["groups"]}
     total_ms, total_macs = table["total_ms"], table.get("total_macs") or 1
 
     def saving(option: dict) -> float:
@@ -354,7 +362,10 @@ def choose_widths(table: dict, share_to_save: float, per: str = "ms") -> dict[st
             j = later[0]
             gain = saving(options[name][j]) - saving(options[name][i])
             lost = max(options[name][j]["drop"] - options[name][i]["drop"], 0.0)
-            rate = lost / gain if per == "ms" else lost / (options[name][i]["width"] - options[name][j]["width"])
+            if per == "ms":
+                rate = (False, lost / gain)
+            else:  # per channel; the head's groups only once no other group can go narrower
+                rate = (heads[name], lost / (options[name][i]["width"] - options[name][j]["width"]))
             if best_rate is None or rate < best_rate:
                 best, best_rate = (name, j, gain), rate
         if best is None:
