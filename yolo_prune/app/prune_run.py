@@ -365,28 +365,27 @@ def _timing_against(current, config: PruneConfig, tmp: Path) -> TimeAgainstOrigi
         return path
 
     original = file_of(current)
-    fastest: list[float] = []  # the original's fastest median in this prune's checks so far
+    fastest_ms: float | None = None  # the original's fastest median in this prune's checks so far
 
     def time_them(models: list[nn.Module]) -> list[BenchRow]:
-        files = [original, *map(file_of, models)]
-        rows = bench(files, **_bench_args(config))
+        nonlocal fastest_ms
+        files, args = [original, *map(file_of, models)], _bench_args(config)
+        rows = bench(files, **args)
         for _ in range(BUSY_RETRIES):
-            if not fastest or rows[0].median_ms <= fastest[0] * (1 + BUSY_MARGIN):
+            if fastest_ms is None or rows[0].median_ms <= fastest_ms * (1 + BUSY_MARGIN):
                 break
             LOGGER.info(
-                f"  the original ran {rows[0].median_ms:.2f} ms against {fastest[0]:.2f} ms in an earlier check: "
+                f"  the original ran {rows[0].median_ms:.2f} ms against {fastest_ms:.2f} ms in an earlier check: "
                 "the machine is busy, timing again"
             )
             time.sleep(BUSY_PAUSE_S)
-            again = bench(files, **_bench_args(config))
-            if again[0].median_ms < rows[0].median_ms:
-                rows = again
-        if fastest and rows[0].median_ms > fastest[0] * (1 + BUSY_MARGIN):
+            rows = min(rows, bench(files, **args), key=lambda r: r[0].median_ms)
+        if fastest_ms is not None and rows[0].median_ms > fastest_ms * (1 + BUSY_MARGIN):
             LOGGER.warning(
-                f"the machine stayed busy: the original ran {rows[0].median_ms:.2f} ms against {fastest[0]:.2f} ms "
+                f"the machine stayed busy: the original ran {rows[0].median_ms:.2f} ms against {fastest_ms:.2f} ms "
                 "in an earlier check, and this check's speedups may read low; prune on an idle machine"
             )
-        fastest[:] = [min(fastest + [rows[0].median_ms])]
+        fastest_ms = rows[0].median_ms if fastest_ms is None else min(fastest_ms, rows[0].median_ms)
         return rows
 
     return time_them

@@ -240,8 +240,7 @@ def width_table(
     Returns {"runtime", "imgsz", "total_ms" and "total_macs" (all convs), "block" and "block_from" (`round_to` when
     given, else what the timer reports, else learned from the timings), "round_to", "seconds", "groups": [{"group",
     "channels", "head" (a group of the model's last module), "timed": [{"width", "ms", "macs", "drop"}, ...] (every
-    width timed), "options": [{"width", "ratio",
-    "saved_ms", "saved_macs", "drop"}, ...] (full width first)}]}.
+    width timed), "options": [{"width", "ratio", "saved_ms", "saved_macs", "drop"}, ...] (full width first)}]}.
     Each group is timed with every other group at full width; savings are taken as additive, as the MACs are by the
     sensitivity allocation. `model` is not modified.
     """
