@@ -95,3 +95,35 @@ def test_every_lazy_name_of_the_package_root_resolves():
 
     for name in yolo_prune.__all__:
         assert getattr(yolo_prune, name) is not None, name
+
+
+def import_cycles(sources: dict[str, str]) -> list[list[str]]:
+    """Every cycle of imports between the package's modules (each once, from its smallest name), at the top or
+    inside functions: a function-level import that closes a circle still ties the two modules into one."""
+    graph = {module: sorted(set(imports_of(source, module)) & set(sources)) for module, source in sources.items()}
+    cycles: list[list[str]] = []
+
+    def walk(path: list[str]) -> None:
+        for nxt in graph[path[-1]]:
+            if nxt == path[0]:
+                cycles.append(list(path))
+            elif nxt not in path and nxt > path[0]:
+                walk([*path, nxt])
+
+    for start in sorted(graph):
+        walk([start])
+    return cycles
+
+
+def test_no_two_modules_import_each_other_even_through_others():
+    assert import_cycles(package_sources()) == []
+
+
+def test_the_cycle_check_finds_a_circle_closed_inside_a_function():
+    sources = {
+        "yolo_prune.pruning.a": "from yolo_prune.pruning.b import f\n",
+        "yolo_prune.pruning.b": "def f():\n    from yolo_prune.pruning.c import g\n",
+        "yolo_prune.pruning.c": "from yolo_prune.pruning import a\n",
+        "yolo_prune.pruning.d": "from yolo_prune.pruning.a import x\n",
+    }
+    assert import_cycles(sources) == [["yolo_prune.pruning.a", "yolo_prune.pruning.b", "yolo_prune.pruning.c"]]

@@ -19,7 +19,7 @@ from yolo_prune.deploy.latency import (
 )
 from yolo_prune.deploy.runtimes import get_runtime
 from yolo_prune.errors import ConfigError
-from yolo_prune.pruning.latency import ConvShape
+from yolo_prune.pruning.cost import ConvShape
 
 
 def test_timer_measures_and_caches(tmp_path):

@@ -8,7 +8,8 @@ from conftest import head_sum, random_v8n
 
 from yolo_prune import PruneConfig, prune
 from yolo_prune.errors import ConfigError
-from yolo_prune.pruning.allocation import allocate, create_allocation
+from yolo_prune.pruning.allocation import create_allocation
+from yolo_prune.pruning.budget import allocate
 from yolo_prune.pruning.cost import conv_widths
 from yolo_prune.pruning.sensitivity import scan
 from yolo_prune.pruning.surgery import make_prunable

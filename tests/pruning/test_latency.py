@@ -12,18 +12,9 @@ from conftest import PaddedTimer, random_v8n
 
 from yolo_prune import PruneConfig, prune
 from yolo_prune.errors import ConfigError, TargetUnreachableError
-from yolo_prune.pruning.cost import conv_widths
-from yolo_prune.pruning.latency import (
-    ConvShape,
-    at_block,
-    candidate_widths,
-    choose_widths,
-    coarser_blocks,
-    conv_shapes,
-    learn_block,
-    predict_ms,
-    width_table,
-)
+from yolo_prune.pruning.budget import choose_widths
+from yolo_prune.pruning.cost import ConvShape, conv_shapes, conv_widths
+from yolo_prune.pruning.latency import at_block, candidate_widths, coarser_blocks, learn_block, predict_ms, width_table
 from yolo_prune.pruning.surgery import make_prunable
 
 IMGSZ = 64

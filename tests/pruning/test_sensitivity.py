@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from yolo_prune.app.cli import app
 from yolo_prune.pruning.cost import conv_widths
-from yolo_prune.pruning.sensitivity import _Masked, _weakest_channels, build_groups, scan
-from yolo_prune.pruning.structure import head_outputs
+from yolo_prune.pruning.sensitivity import _Masked, _weakest_channels, scan
+from yolo_prune.pruning.structure import build_groups, head_outputs
 from yolo_prune.pruning.surgery import make_prunable
 
 runner = CliRunner()

@@ -95,7 +95,7 @@ def test_the_sensitivity_scan_groups_attention_models_and_leaves_attention_out(y
     """The scan once passed attention's `Conv` blocks to torch-pruning, which compares the convs inside them: the
     attention path was not kept, and the grouping hung (on every YOLO11 and YOLO26 model)."""
     from yolo_prune.pruning import structure
-    from yolo_prune.pruning.sensitivity import build_groups
+    from yolo_prune.pruning.structure import build_groups
 
     monkeypatch.setattr(structure, "GRAPH_SECONDS", 30)  # a regression fails in one line instead of hanging
     model = DetectionModel(yaml, nc=2, verbose=False).eval()

@@ -36,7 +36,7 @@ from yolo_prune.cache import cache_dir
 from yolo_prune.checks import check_threads
 from yolo_prune.deploy.runtimes import DEFAULT_RUNTIME, get_runtime
 from yolo_prune.errors import ConfigError
-from yolo_prune.pruning.latency import ConvShape
+from yolo_prune.pruning.cost import ConvShape
 
 LOGGER = logging.getLogger("yolo_prune")
 

@@ -7,9 +7,9 @@ decorated with `@register`, plus its test; `PruneConfig`, the CLI's `--allocatio
 - `uniform`: every group loses the same share of its channels;
 - `global`: channels are ranked across all groups by normalised importance (torch-pruning's global pruning);
 - `sensitivity`: per-group shares from a sensitivity scan (see `yolo_prune.pruning.sensitivity`) that save a MACs
-  budget at the least predicted loss (`allocate`);
+  budget at the least predicted loss (`budget.allocate`);
 - `latency`: per-group widths from those the runtime runs fast (`yolo_prune.pruning.latency.width_table`), saving a
-  share of the measured conv latency at the least L2 importance lost (`latency.choose_widths`).
+  share of the measured conv latency at the least L2 importance lost (`budget.choose_widths`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # listing the allocations must not load torch
     from torch import nn
 
 from yolo_prune.errors import ConfigError
+from yolo_prune.pruning.budget import allocate, choose_widths
 
 CHANNEL_RATIO = "channel ratio"
 MACS_BUDGET = "MACs budget"
@@ -205,11 +206,9 @@ class Latency(Allocation):
             raise ConfigError(f"not a latency width table ({type(e).__name__}: {e})") from None
         self.widths = with_scanned_drops(widths, table) if table is not None else widths
         self.scanned = table is not None
-        self.per = "ms" if self.scanned else "channel"  # what the loss is weighed against (`latency.choose_widths`)
+        self.per = "ms" if self.scanned else "channel"  # what the loss is weighed against (`budget.choose_widths`)
 
     def _chosen(self, value: float) -> dict[str, int]:
-        from yolo_prune.pruning.latency import choose_widths  # loads torch
-
         return choose_widths(self.widths, value, per=self.per)
 
     def pruner_args(self, value: float, model: nn.Module, max_layer_ratio: float) -> dict:
@@ -247,45 +246,3 @@ def with_scanned_drops(widths: dict, table: dict) -> dict:
         options = [{**o, "drop": drop_at(points, o["ratio"]) if points else o["drop"]} for o in g["options"]]
         groups.append({**g, "options": options})
     return {**widths, "groups": groups, "loss": "sensitivity"}
-
-
-def allocate(table: dict, macs_to_save: float) -> dict[str, float]:
-    """Per-group ratios (from 0 and the scanned ratios) saving at least `macs_to_save` (a fraction of the total MACs)
-    with the smallest predicted drop, by greedy marginal cost (drop per MAC saved), MACs savings taken as additive.
-
-    The last upgrade is taken fractionally (its ratio interpolated) so that the savings meet the budget exactly,
-    which makes the result a continuous function of the budget. Returns group name -> ratio (0 for groups left alone).
-    """
-    ratios = [0.0, *table["ratios"]]
-    choice = {g["group"]: 0 for g in table["groups"]}
-    by_name = {g["group"]: g for g in table["groups"]}
-
-    def cost(g: dict, i: int) -> tuple[float, float]:
-        r = ratios[i]
-        return (g["drop"][str(r)] if r else 0.0), g["macs_share"] * r
-
-    saved = 0.0
-    while saved < macs_to_save:
-        best, best_rate = None, None
-        for name, i in choice.items():
-            if i + 1 >= len(ratios):
-                continue
-            g = by_name[name]
-            (d0, s0), (d1, s1) = cost(g, i), cost(g, i + 1)
-            if s1 <= s0:
-                continue
-            rate = max(d1 - d0, 0.0) / (s1 - s0)
-            if best_rate is None or rate < best_rate:
-                best, best_rate = name, rate
-        if best is None:
-            break  # every group is at its largest scanned ratio
-        g = by_name[best]
-        step = cost(g, choice[best] + 1)[1] - cost(g, choice[best])[1]
-        if saved + step > macs_to_save:  # take only the part of this upgrade that the budget needs
-            lo = ratios[choice[best]]
-            result = {name: ratios[i] for name, i in choice.items()}
-            result[best] = lo + (ratios[choice[best] + 1] - lo) * (macs_to_save - saved) / step
-            return result
-        saved += step
-        choice[best] += 1
-    return {name: ratios[i] for name, i in choice.items()}

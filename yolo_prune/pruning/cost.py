@@ -6,7 +6,7 @@ are twice this number).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch_pruning as tp
@@ -71,3 +71,83 @@ def layer_table(model: nn.Module) -> list[dict]:
         }
         for index, layer in enumerate(model.model)
     ]
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """One conv as the runtime sees it: channels, kernel, stride, padding, groups, input size, SiLU after it."""
+
+    cin: int
+    cout: int
+    k: int
+    stride: int
+    pad: int
+    groups: int
+    dilation: int
+    h: int
+    w: int
+    act: bool
+
+    @property
+    def key(self) -> str:
+        """A stable text key (the timers' cache keys)."""
+        return "x".join(str(int(v)) for v in asdict(self).values())
+
+    @property
+    def out_hw(self) -> tuple[int, int]:
+        """Output height and width."""
+        span = self.dilation * (self.k - 1) + 1
+        return (self.h + 2 * self.pad - span) // self.stride + 1, (self.w + 2 * self.pad - span) // self.stride + 1
+
+    @property
+    def macs(self) -> int:
+        ho, wo = self.out_hw
+        return self.cin // self.groups * self.cout * self.k * self.k * ho * wo
+
+    def with_widths(self, cin: int, cout: int) -> ConvShape:
+        groups = cin if self.groups > 1 else 1  # depthwise stays depthwise
+        return ConvShape(cin, cout, self.k, self.stride, self.pad, groups, self.dilation, self.h, self.w, self.act)
+
+
+def _square(v) -> int:
+    return int(v[0]) if isinstance(v, tuple) else int(v)
+
+
+def conv_shapes(model: nn.Module, imgsz: int) -> dict[str, ConvShape]:
+    """Every conv of `model` by module name, with its input size for one `imgsz` image.
+
+    A conv counts as followed by SiLU when it is the `conv` of an Ultralytics `Conv` block whose `act` is SiLU (the
+    exporter writes that pair as Conv, Sigmoid, Mul and onnxruntime fuses it).
+    """
+    modules = dict(model.named_modules())
+    shapes: dict[str, ConvShape] = {}
+    hooks = []
+    for name, m in modules.items():
+        if not isinstance(m, nn.Conv2d):
+            continue
+        parent = modules.get(name.rpartition(".")[0])
+        act = getattr(parent, "conv", None) is m and isinstance(getattr(parent, "act", None), nn.SiLU)
+
+        def hook(mod, inputs, _out, name=name, act=act):
+            x = inputs[0]
+            shapes[name] = ConvShape(
+                mod.in_channels,
+                mod.out_channels,
+                _square(mod.kernel_size),
+                _square(mod.stride),
+                _square(mod.padding) if not isinstance(mod.padding, str) else _square(mod.kernel_size) // 2,
+                mod.groups,
+                _square(mod.dilation),
+                int(x.shape[2]),
+                int(x.shape[3]),
+                act,
+            )
+
+        hooks.append(m.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model.eval()(example_input(model, imgsz))
+    finally:
+        for h in hooks:
+            h.remove()
+    return shapes

@@ -2,9 +2,9 @@
 
 A network's latency is modelled as the sum of its conv layers' latencies (each conv with its activation, timed alone
 at its own input size), as in NetAdapt's layer lookup table (Yang et al., ECCV 2018) and HALP's latency-aware
-allocation (Shen et al., NeurIPS 2022). Timing is not done here: a `LayerTimer` (the deployment layer has one per
-runtime, e.g. `deploy.latency.OnnxruntimeTimer`) is passed in and answers "milliseconds for these conv shapes",
-caching what it measured.
+allocation (Shen et al., NeurIPS 2022). Timing is not done here: a `LayerTimer` (each runtime of the deployment
+layer has one, `deploy.runtimes`) is passed in and answers "milliseconds for these conv shapes", caching what it
+measured. The conv shapes themselves are `cost.conv_shapes`.
 
 `width_table` is what the `latency` allocation (`allocation.py`) spends its budget with. It times every prunable
 dependency group's convs at candidate widths. The runtime's **channel block** is what the timer reports
@@ -23,59 +23,20 @@ import copy
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import torch
 import torch_pruning as tp
 from torch import nn
 
-from yolo_prune.pruning.cost import example_input
+from yolo_prune.pruning.cost import ConvShape, conv_shapes
+from yolo_prune.pruning.structure import build_groups
 
 LOGGER = logging.getLogger("yolo_prune")
 
 BLOCKS = (4, 8, 16)  # channel blocks `learn_block` considers (16 floats: one AVX-512 register; 8: AVX2, FP16 cores)
 SLACK = 0.03  # a width "runs as fast" as another when it is at most 3% slower (timing noise of single convs)
 AGREEMENT = 0.6  # the share of in-between widths a block's multiples must match or beat
-# Where the runtime shows no gain (a small image, flat timings), the greedy still needs an order that meets a MACs
-# target: each option's saving counts its share of the MACs as well, at this weight against its share of the time.
-MACS_WEIGHT = 0.1
-
-
-@dataclass(frozen=True)
-class ConvShape:
-    """One conv as the runtime sees it: channels, kernel, stride, padding, groups, input size, SiLU after it."""
-
-    cin: int
-    cout: int
-    k: int
-    stride: int
-    pad: int
-    groups: int
-    dilation: int
-    h: int
-    w: int
-    act: bool
-
-    @property
-    def key(self) -> str:
-        """A stable text key (the timers' cache keys)."""
-        return "x".join(str(int(v)) for v in asdict(self).values())
-
-    @property
-    def out_hw(self) -> tuple[int, int]:
-        """Output height and width."""
-        span = self.dilation * (self.k - 1) + 1
-        return (self.h + 2 * self.pad - span) // self.stride + 1, (self.w + 2 * self.pad - span) // self.stride + 1
-
-    @property
-    def macs(self) -> int:
-        ho, wo = self.out_hw
-        return self.cin // self.groups * self.cout * self.k * self.k * ho * wo
-
-    def with_widths(self, cin: int, cout: int) -> ConvShape:
-        groups = cin if self.groups > 1 else 1  # depthwise stays depthwise
-        return ConvShape(cin, cout, self.k, self.stride, self.pad, groups, self.dilation, self.h, self.w, self.act)
 
 
 class LayerTimer(Protocol):
@@ -86,50 +47,6 @@ class LayerTimer(Protocol):
 
     def __call__(self, shapes: Sequence[ConvShape]) -> list[float]:
         """Milliseconds per inference of each shape, batch 1."""
-
-
-def _square(v) -> int:
-    return int(v[0]) if isinstance(v, tuple) else int(v)
-
-
-def conv_shapes(model: nn.Module, imgsz: int) -> dict[str, ConvShape]:
-    """Every conv of `model` by module name, with its input size for one `imgsz` image.
-
-    A conv counts as followed by SiLU when it is the `conv` of an Ultralytics `Conv` block whose `act` is SiLU (the
-    exporter writes that pair as Conv, Sigmoid, Mul and onnxruntime fuses it).
-    """
-    modules = dict(model.named_modules())
-    shapes: dict[str, ConvShape] = {}
-    hooks = []
-    for name, m in modules.items():
-        if not isinstance(m, nn.Conv2d):
-            continue
-        parent = modules.get(name.rpartition(".")[0])
-        act = getattr(parent, "conv", None) is m and isinstance(getattr(parent, "act", None), nn.SiLU)
-
-        def hook(mod, inputs, _out, name=name, act=act):
-            x = inputs[0]
-            shapes[name] = ConvShape(
-                mod.in_channels,
-                mod.out_channels,
-                _square(mod.kernel_size),
-                _square(mod.stride),
-                _square(mod.padding) if not isinstance(mod.padding, str) else _square(mod.kernel_size) // 2,
-                mod.groups,
-                _square(mod.dilation),
-                int(x.shape[2]),
-                int(x.shape[3]),
-                act,
-            )
-
-        hooks.append(m.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model.eval()(example_input(model, imgsz))
-    finally:
-        for h in hooks:
-            h.remove()
-    return shapes
 
 
 def predict_ms(model: nn.Module, imgsz: int, timer: LayerTimer) -> float:
@@ -244,7 +161,6 @@ def width_table(
     Each group is timed with every other group at full width; savings are taken as additive, as the MACs are by the
     sensitivity allocation. `model` is not modified.
     """
-    from yolo_prune.pruning.sensitivity import build_groups  # the same groups the sensitivity scan names
     from yolo_prune.pruning.surgery import make_prunable
 
     start = time.perf_counter()
@@ -327,49 +243,3 @@ def at_block(table: dict, block: int) -> dict:
         raise ValueError(f"block {block} is not a multiple of the table's block {table['block']}")
     groups = [{**g, "options": _options(g["timed"], g["channels"], block)} for g in table["groups"]]
     return {**table, "block": block, "block_from": "round_to", "round_to": block, "groups": groups}
-
-
-def choose_widths(table: dict, share_to_save: float, per: str = "ms") -> dict[str, int]:
-    """The width of every group after saving `share_to_save` (0 to 1) of the largest saving the table offers, at the
-    least importance lost, one block down at a time. `per="ms"`: greedy by importance lost per unit saved (HALP's
-    knapsack, greedy). `per="channel"`: by importance lost per channel removed, i.e. global ranking by normalised
-    importance, in whole blocks, the head's groups (`"head"`) last: L2 norms rank its channels cheap, and cutting its
-    branches to half cost 4-5 points of mAP50-95 that keeping them bought back (docs/benchmarks.md section 10). A
-    saving is the share of the conv latency plus `MACS_WEIGHT` times the share of the MACs, so that flat timings
-    still order the steps; at 1 every group is at its narrowest option.
-
-    The same sequence of steps is taken for every budget, cut where the budget is met, so a larger budget never
-    keeps a channel a smaller one removed. Returns group name -> width (full width for groups left alone).
-    """
-    options = {g["group"]: g["options"] for g in table["groups"]}
-    heads = {g["group"]: bool(g.get("head")) for g in table["groups"]}
-    total_ms, total_macs = table["total_ms"], table.get("total_macs") or 1
-
-    def saving(option: dict) -> float:
-        return option["saved_ms"] / total_ms + MACS_WEIGHT * option.get("saved_macs", 0) / total_macs
-
-    largest = sum(max(saving(o) for o in group) for group in options.values())
-    position = dict.fromkeys(options, 0)
-    saved, budget = 0.0, share_to_save * largest
-    while saved < budget - 1e-12:
-        best, best_rate = None, None
-        for name, i in position.items():
-            # the next option that saves more (one that saves nothing is stepped over, not a dead end)
-            later = [j for j in range(i + 1, len(options[name])) if saving(options[name][j]) > saving(options[name][i])]
-            if not later:
-                continue
-            j = later[0]
-            gain = saving(options[name][j]) - saving(options[name][i])
-            lost = max(options[name][j]["drop"] - options[name][i]["drop"], 0.0)
-            if per == "ms":
-                rate = (False, lost / gain)
-            else:  # per channel; the head's groups only once no other group can go narrower
-                rate = (heads[name], lost / (options[name][i]["width"] - options[name][j]["width"]))
-            if best_rate is None or rate < best_rate:
-                best, best_rate = (name, j, gain), rate
-        if best is None:
-            break  # every group is at its narrowest option
-        name, j, gain = best
-        position[name] = j
-        saved += gain
-    return {name: options[name][i]["width"] for name, i in position.items()}

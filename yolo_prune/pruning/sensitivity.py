@@ -6,7 +6,7 @@ removed. Instead each trial *masks* the channels: it zeroes the input-channel we
 them, which is what removal does to the network's function (the producers' outputs are then read by nobody), and
 the weights are put back afterwards. The weakest channels by L2 norm are the ones masked, as `l2` pruning would pick.
 
-`allocation.allocate()` turns the table into per-group ratios that save a MACs budget with the smallest predicted
+`budget.allocate()` turns the table into per-group ratios that save a MACs budget with the smallest predicted
 drop.
 """
 
@@ -14,32 +14,19 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 import torch_pruning as tp
 from torch import nn
 
 from yolo_prune.checks import check_fraction
-from yolo_prune.pruning.cost import example_input, measure
-from yolo_prune.pruning.latency import conv_shapes
-from yolo_prune.pruning.structure import kept_layers, time_limit, trace_outputs
+from yolo_prune.pruning.cost import measure
+from yolo_prune.pruning.structure import build_groups
 from yolo_prune.pruning.surgery import make_prunable
 
 LOGGER = logging.getLogger("yolo_prune")
-
-
-@dataclass
-class Group:
-    """One prunable dependency group: its root conv, the layers it touches, and its channel count."""
-
-    name: str
-    layers: list[str]
-    channels: int
-    macs_per_channel: int  # MACs removed per channel of this group (convs only, additive estimate)
 
 
 def _consumers(DG: tp.DependencyGraph, group) -> list[nn.Conv2d]:
@@ -51,41 +38,6 @@ def _consumers(DG: tp.DependencyGraph, group) -> list[nn.Conv2d]:
         and isinstance(dep.target.module, nn.Conv2d)
         and dep.target.module.groups == 1
     ]
-
-
-def _group_macs_per_channel(DG, group, hw: dict[nn.Module, int]) -> int:
-    macs = 0
-    for dep, _ in group:
-        m = dep.target.module
-        if not isinstance(m, nn.Conv2d) or m not in hw:
-            continue
-        k = m.kernel_size[0] * m.kernel_size[1] * hw[m]
-        if DG.is_out_channel_pruning_fn(dep.handler):
-            macs += k * (m.in_channels // m.groups)
-        elif m.groups == 1:
-            macs += k * m.out_channels
-    return macs
-
-
-def build_groups(model: nn.Module, imgsz: int) -> tuple[tp.DependencyGraph, list[tuple[Group, object]]]:
-    """Dependency graph of `model` (already made prunable) and its prunable groups with their full channel indices."""
-    for p in model.parameters():
-        p.requires_grad_(True)
-    x = example_input(model, imgsz)
-    modules = dict(model.named_modules())  # output H*W of every conv (spatial sizes do not change with pruning)
-    hw = {modules[name]: math.prod(shape.out_hw) for name, shape in conv_shapes(model, imgsz).items()}
-    names = {m: n for n, m in model.named_modules()}
-    found = []
-    with time_limit(model):
-        DG = tp.DependencyGraph().build_dependency(model, x, forward_fn=trace_outputs)
-        for group in DG.get_all_groups(ignored_layers=kept_layers(model, x), root_module_types=(nn.Conv2d,)):
-            root = group[0].dep.target.module
-            if root.out_channels < 2:
-                continue
-            layers = sorted({names[d.target.module] for d, _ in group if d.target.module in names})
-            group_info = Group(names[root], layers, root.out_channels, _group_macs_per_channel(DG, group, hw))
-            found.append((group_info, group))
-    return DG, found
 
 
 def _weakest_channels(group, count: int) -> list[int]:

@@ -21,10 +21,12 @@ torch-pruning's graph work, which can loop without end on a block it cannot foll
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
 import torch_pruning as tp
@@ -34,6 +36,7 @@ from ultralytics.nn.modules.conv import Conv
 from ultralytics.nn.modules.head import Detect
 
 from yolo_prune.errors import UnsupportedModelError
+from yolo_prune.pruning.cost import conv_shapes, example_input
 
 # The top-level blocks of every model Ultralytics ships (detect, segment, pose, OBB), after surgery
 # (tests/pruning/test_architectures.py prunes them all). A model that holds other blocks and stalls torch-pruning is
@@ -201,3 +204,48 @@ def time_limit(model: nn.Module, seconds: float | None = None) -> Iterator[None]
         signal.signal(signal.SIGALRM, previous)
         if outer:  # give the caller's timer back what it had left
             signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - start), 1e-3))
+
+
+@dataclass
+class Group:
+    """One prunable dependency group: its root conv, the layers it touches, and its channel count."""
+
+    name: str
+    layers: list[str]
+    channels: int
+    macs_per_channel: int  # MACs removed per channel of this group (convs only, additive estimate)
+
+
+def _group_macs_per_channel(DG, group, hw: dict[nn.Module, int]) -> int:
+    macs = 0
+    for dep, _ in group:
+        m = dep.target.module
+        if not isinstance(m, nn.Conv2d) or m not in hw:
+            continue
+        k = m.kernel_size[0] * m.kernel_size[1] * hw[m]
+        if DG.is_out_channel_pruning_fn(dep.handler):
+            macs += k * (m.in_channels // m.groups)
+        elif m.groups == 1:
+            macs += k * m.out_channels
+    return macs
+
+
+def build_groups(model: nn.Module, imgsz: int) -> tuple[tp.DependencyGraph, list[tuple[Group, object]]]:
+    """Dependency graph of `model` (already made prunable) and its prunable groups with their full channel indices."""
+    for p in model.parameters():
+        p.requires_grad_(True)
+    x = example_input(model, imgsz)
+    modules = dict(model.named_modules())  # output H*W of every conv (spatial sizes do not change with pruning)
+    hw = {modules[name]: math.prod(shape.out_hw) for name, shape in conv_shapes(model, imgsz).items()}
+    names = {m: n for n, m in model.named_modules()}
+    found = []
+    with time_limit(model):
+        DG = tp.DependencyGraph().build_dependency(model, x, forward_fn=trace_outputs)
+        for group in DG.get_all_groups(ignored_layers=kept_layers(model, x), root_module_types=(nn.Conv2d,)):
+            root = group[0].dep.target.module
+            if root.out_channels < 2:
+                continue
+            layers = sorted({names[d.target.module] for d, _ in group if d.target.module in names})
+            group_info = Group(names[root], layers, root.out_channels, _group_macs_per_channel(DG, group, hw))
+            found.append((group_info, group))
+    return DG, found
