@@ -3,7 +3,7 @@
     python benchmarks/op_profile.py ORIGINAL.onnx PRUNED.onnx [--threads 2] [--runs 40] [--out scratch/prof]
 
 Each model runs `--runs` times in an onnxruntime CPU session with the options `yolo-prune bench` uses
-(`deploy.bench.session_options`) and onnxruntime's profiler on; the table sums each op type's kernel time per run.
+(`deploy.ort_session.session_options`) and onnxruntime's profiler on; the table sums each op type's kernel time per run.
 The ratio column is the first model's time over each other's: an op type whose ratio stays near 1 is time that
 pruning channels did not remove (docs/benchmarks.md section 10 reads yolov8n-bccd's 50% prune this way).
 """
@@ -16,9 +16,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
-from yolo_prune.deploy.bench import session_options
+from yolo_prune.deploy.ort_session import open_session, session_options
 
 
 def op_times(model: Path, threads: int | None, runs: int, out: Path) -> dict[str, float]:
@@ -26,7 +25,7 @@ def op_times(model: Path, threads: int | None, runs: int, out: Path) -> dict[str
     options = session_options(threads)
     options.enable_profiling = True
     options.profile_file_prefix = str(out / model.stem)
-    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    session = open_session(model, options)
     feed = session.get_inputs()[0]
     x = np.random.default_rng(0).random([d if isinstance(d, int) else 1 for d in feed.shape], dtype=np.float32)
     for _ in range(runs):

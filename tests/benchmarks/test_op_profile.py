@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from yolo_prune.deploy.latency import _conv_graph
+from yolo_prune.deploy.runtimes.onnx_runtime import _conv_graph
 from yolo_prune.pruning.cost import ConvShape
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "op_profile.py"

@@ -11,8 +11,9 @@ from typer.testing import CliRunner
 
 from yolo_prune import load_model
 from yolo_prune.app.cli import app
-from yolo_prune.deploy.bench import bench, onnx_cost
+from yolo_prune.deploy.bench import bench
 from yolo_prune.deploy.export import export_onnx
+from yolo_prune.deploy.onnx_cost import onnx_cost
 from yolo_prune.deploy.quantize import quantize_int8
 from yolo_prune.errors import ConfigError, ExportError, ModelLoadError
 from yolo_prune.pruning.cost import measure

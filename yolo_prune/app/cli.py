@@ -117,10 +117,10 @@ def prune(
         typer.Option(
             "--allocation",
             help=f"How the budget is spread: {', '.join(allocations.names())}. Default: "
-            f"{allocations.DEFAULT_WITH_DATA} with --data (scan cached; BCCD 50% MACs: mAP50-95 0.594, 1.58x) or "
-            f"--sensitivity, else {allocations.DEFAULT_WITHOUT_DATA} (widths the runtime runs fast: 1.73x, 0.546 "
-            f"after 30 epochs); {allocations.DEFAULT_FOR_RATIO} with --ratio; {allocations.DEFAULT_FOR_SPEED} "
-            "(with the scan when there is data) for --target-speedup and --target-latency.",
+            f"{allocations.DEFAULT_WITH_DATA} with --data (the scan cached) or --sensitivity, else "
+            f"{allocations.DEFAULT_WITHOUT_DATA} (widths the runtime runs fast); {allocations.DEFAULT_FOR_RATIO} with "
+            f"--ratio; {allocations.DEFAULT_FOR_SPEED} (with the scan when there is data) for --target-speedup and "
+            "--target-latency.",
         ),
     ] = None,
     global_pruning: Annotated[bool, typer.Option("--global", help="Same as --allocation global.")] = False,

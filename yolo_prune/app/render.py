@@ -120,7 +120,7 @@ def prune_text(report) -> str:
         parts.append(
             f"speed on {s['runtime']}: {s['measured']:.2f}x end to end (target {s['target']:.2f}x; "
             f"{s['original_ms']:.2f} -> {s['pruned_ms']:.2f} ms{per_batch}, "
-            f"{'checkpoints' if _on_torch(s['runtime']) else 'exported ONNX'} timed interleaved; "
+            f"{_timed_on(s['runtime'])} timed interleaved; "
             f"{len(s['rounds'])} round(s))"
         )
     elif p.get("latency_model"):
@@ -236,11 +236,11 @@ def export_text(report) -> str:
     return text
 
 
-def _on_torch(runtime: str) -> bool:
-    """Whether `runtime` times PyTorch modules (rather than exported ONNX files)."""
+def _timed_on(runtime: str) -> str:
+    """What `runtime` times (e.g. "exported ONNX"), as it describes itself."""
     from yolo_prune.deploy.runtimes import RUNTIMES
 
-    return runtime in RUNTIMES and RUNTIMES[runtime].uses_torch
+    return RUNTIMES[runtime].timed if runtime in RUNTIMES else "models"
 
 
 def bench_text(rows: Sequence, imgsz: int, runs: int, warmup: int, runtime: str, batch: int = 1) -> str:

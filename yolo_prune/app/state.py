@@ -1,4 +1,5 @@
-"""The state of a prune run, `DIR/state.json`: what was asked and how far the run got. It makes `--resume` possible.
+"""The state of a prune run, `DIR/state.json`: its plan (`app.plan.RunPlan`) and how far it got. It makes `--resume`
+possible.
 
 The file is read with the names 0.1.0 wrote (`tests/fixtures/run-0.1.0` keeps one such folder); fields added since
 have defaults, so older files still load.
@@ -10,6 +11,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from yolo_prune.app.plan import RunPlan
 from yolo_prune.atomic import write_json
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.allocation import get_allocation
@@ -21,7 +23,8 @@ STATE = "state.json"
 
 @dataclass
 class RunState:
-    """One prune run. `history` holds one measured point per finished step (see `app.prune_run.measure_point`)."""
+    """One prune run: the fields of its plan, then its progress. `history` holds one measured point per finished
+    step (see `app.prune_report.measure_point`)."""
 
     source: str
     config: PruneConfig
@@ -32,7 +35,16 @@ class RunState:
     history: list[dict] = field(default_factory=list)
     before: dict | None = None  # the original model's point, once measured
     sparse_done: str | None = None  # the sparse-trained weights, once trained
+    table: str | None = None  # the sensitivity scan this run made and saved, once scanned
     done: bool = False
+
+    @classmethod
+    def start(cls, plan: RunPlan) -> RunState:
+        return cls(plan.source, plan.config, plan.train, plan.steps, plan.sparse_epochs, plan.split)
+
+    @property
+    def plan(self) -> RunPlan:
+        return RunPlan(self.source, self.config, self.train, self.steps, self.sparse_epochs, self.split)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -53,6 +65,7 @@ class RunState:
                 history=list(data.get("history", [])),
                 before=data.get("before"),
                 sparse_done=data.get("sparse_done"),
+                table=data.get("table"),
                 done=bool(data.get("done", False)),
             )
         except (KeyError, TypeError) as e:

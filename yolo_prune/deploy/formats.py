@@ -33,9 +33,9 @@ class Format:
 
 
 def _onnx_runner(path: Path) -> Runner:
-    import onnxruntime as ort
+    from yolo_prune.deploy.ort_session import open_session
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = open_session(path)
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: x})
 

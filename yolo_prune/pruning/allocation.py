@@ -63,16 +63,7 @@ class Allocation(ABC):
 
 _ALLOCATIONS: dict[str, type[Allocation]] = {}
 
-# The defaults, chosen by measurement (docs/benchmarks.md sections 9 and 10; yolov8n-bccd at 50% MACs, 30 fine-tune
-# epochs at 384, val mAP50-95, mean of two seeds). With data: sensitivity allocation, 0.5943 (uniform 0.5797; the
-# unpruned model given the same epochs 0.597, one run); `latency` with the scan runs faster (1.75x against 1.58x at
-# 640) for 0.5826. Without data: `latency` (block-aligned, global L2 ranking): 1.73x at 640 on 2 threads where uniform
-# runs 1.24x, for 0.5458 against uniform's 0.5797 after the same 30 epochs (trained separately). `--ratio` is a
-# channel ratio, which only uniform and global take: uniform then. A speed target (`--target-speedup`,
-# `--target-latency`) is searched on the latency model's prediction, which only block-aligned widths follow: with
-# data, the sensitivity allocation's free widths made yolo11n-bccd at 1.4x measure 1.32x, 1.53x, 1.32x for
-# predictions of 1.27x, 1.34x, 1.23x and the search failed (2026-12-01), so a speed target takes `latency`, with the
-# scan when there is data (1.42x in two rounds).
+# The defaults: the best measured recipe for what the user gives (docs/benchmarks.md, "Why the defaults").
 DEFAULT_WITH_DATA = "sensitivity"
 DEFAULT_WITHOUT_DATA = "latency"
 DEFAULT_FOR_RATIO = "uniform"
@@ -181,12 +172,9 @@ class Latency(Allocation):
     With a sensitivity table (`--data`), the loss of a width is the scanned drop, interpolated between the scanned
     ratios, and steps are taken by loss per millisecond saved: HALP's knapsack with a measured loss. Without one,
     only L2 importance is known, which ranks channels within a layer but does not compare across layers in loss per
-    millisecond (measured: ranking L2 per millisecond cut the stem and the P3 branch to 16 channels and lost 2.1
-    points of mAP50-95 against ranking per channel at the same speed, docs/benchmarks.md section 10), so steps are
-    taken by normalised L2 importance per channel, as global pruning ranks, in whole blocks, and the head's groups
-    only once every other group is at its narrowest: L2 ranked the Detect head's channels cheapest, and at 50% of
-    the MACs cutting them last took yolov8n-bccd from 0.546 to 0.587 mAP50-95 after 30 epochs (uniform: 0.580), at
-    about the same speed (docs/benchmarks.md section 10).
+    millisecond, so steps are taken by normalised L2 importance per channel, as global pruning ranks, in whole
+    blocks, and the head's groups only once every other group is at its narrowest (docs/benchmarks.md, "Why the
+    defaults").
     """
 
     name = "latency"

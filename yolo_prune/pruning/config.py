@@ -38,7 +38,7 @@ class PruneConfig:
     tolerance: float = 0.01  # the search stops within this fraction of the original's MACs (or predicted ms)
     data: str | None = None  # dataset YAML, for gradient-based criteria
     grad_batches: int = 4  # batches of `data` whose loss gradients feed gradient-based criteria
-    batch: int = 8
+    batch: int = 16  # images per batch of `data` for the scan and gradients (the CLI's --batch, shared with training)
 
     def __post_init__(self) -> None:
         targets = (self.target_macs, self.ratio, self.target_speedup, self.target_latency)

@@ -37,10 +37,8 @@ from yolo_prune.pruning.search import search
 from yolo_prune.pruning.structure import check_outputs, kept_layers, time_limit, trace_outputs
 from yolo_prune.pruning.surgery import make_prunable
 
-# How far the latency model's prediction may miss a speedup target. Alone, a prune promises its prediction within 3%.
-# A caller that measures end to end and aims again (`aim_only`) takes a candidate within 10%: the predicted latency
-# is a step function of the budget (one block of one large conv), and yolov8n-bccd at 640 (AVX-512 CPU, blocks of 16)
-# could be predicted at 1.419x or 1.565x for a 1.5x target, nothing between (docs/benchmarks.md section 10).
+# How far the latency model's prediction may miss a speedup target: 3% alone; 10% for a caller that measures end to end
+# and aims again (`aim_only`), as the prediction steps by whole blocks (docs/benchmarks.md, "Why the defaults").
 PREDICTED_TOLERANCE = 0.03
 AIM_SLACK = 0.10
 
@@ -145,6 +143,9 @@ def prune(
     aim_only: bool = False,
 ) -> tuple[nn.Module, PruneResult]:
     """Prune `model` as `config` says and return the pruned copy with a `PruneResult`. `model` is not modified.
+
+    This is the bare engine: an unnamed allocation is uniform here, nothing is measured end to end and nothing is
+    written. `yolo_prune.run_prune` is the run `yolo-prune prune` makes, with its defaults (`app.plan`).
 
     `importance` (default: the criterion `config.method` names) scores channels; any torch-pruning `Importance`
     works, and one that reads `.grad` (Taylor) gets loss gradients from `gradient_batches`, which yields Ultralytics
