@@ -67,3 +67,33 @@ def test_an_old_interrupted_run_resumes_to_the_end(old_run):
     assert RunState.load(old_run).done
     final = load_model(old_run / "pruned.pt")
     assert measure(final, 64).macs == report["after"]["macs"]
+
+
+def test_a_state_written_before_the_plan_resumes_from_the_table_its_config_names(tmp_path, monkeypatch):
+    """Until 2026-12-06 a run recorded its scan by rewriting `config.sensitivity` in state.json (no `table` field);
+    such a run, interrupted after its scan, resumes from that table and scans nothing."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_prune.app import prune_run
+    from yolo_prune.pruning.checkpoint import save_checkpoint
+    from yolo_prune.pruning.config import PruneConfig
+
+    torch.manual_seed(0)
+    model = DetectionModel("yolov8n.yaml", nc=2, verbose=False)
+    model.names = {0: "box", 1: "disc"}  # the tiny dataset's classes
+    weights = str(save_checkpoint(model, tmp_path / "v8n-2.pt"))
+    data = write_tiny_dataset(tmp_path / "data")
+    monkeypatch.setenv("YOLO_PRUNE_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    done = prune_run.run_prune(weights, PruneConfig(target_macs=0.5, imgsz=64, data=str(data)), out)
+    state = json.loads((out / "state.json").read_text())
+    assert state["table"] == str(out / "sensitivity.json") and state["config"]["sensitivity"] is None
+    # the same run as the old code left it after its scan: the table named in the config, no step, not done
+    state["config"]["sensitivity"] = state.pop("table")
+    state.update(history=[], done=False)
+    (out / "state.json").write_text(json.dumps(state))
+    shutil.rmtree(out / "step1")
+    (out / "report.json").unlink()
+    monkeypatch.setattr(prune_run, "scan", lambda *a, **k: pytest.fail("a resumed run must not scan again"))
+    resumed = prune_run.resume_run(out)
+    assert resumed.prune["group_ratios"] == done.prune["group_ratios"]
