@@ -33,7 +33,7 @@ TIMING_VERSION = 2  # 2: kernel time from the profiler, reorders left out (1 tim
 SAVE_EVERY = 100  # shapes timed between cache writes, so an interrupted prune keeps most of what it measured
 
 
-def cpu_name() -> str:
+def _cpu_name() -> str:
     """This machine's processor, as /proc/cpuinfo names it (part of a CPU timer's cache key)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -46,7 +46,7 @@ def cpu_name() -> str:
 
 def cpu_machine() -> str:
     """The CPU and its core count, for a cache key."""
-    return f"{cpu_name()}, {os.cpu_count()} cpus"
+    return f"{_cpu_name()}, {os.cpu_count()} cpus"
 
 
 class CachedTimer:

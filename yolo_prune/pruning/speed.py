@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -81,8 +82,12 @@ class Candidate:
         self.measured, self.original_ms, self.pruned_ms = row.speedup, original.median_ms, row.median_ms
 
     def figures(self) -> dict:
-        return {"aimed": self.aimed, "measured": self.measured, "original_ms": self.original_ms,
-                "pruned_ms": self.pruned_ms}  # fmt: skip
+        return {
+            "aimed": self.aimed,
+            "measured": self.measured,
+            "original_ms": self.original_ms,
+            "pruned_ms": self.pruned_ms,
+        }
 
 
 # prune one allocation to the config's target, starting the search from earlier trials
@@ -281,13 +286,9 @@ def meet_speedup(
     return best.pruned, result
 
 
-def neighbours(candidates: Sequence, goal: float) -> list:
+def neighbours(candidates: Sequence, goal: float, measured: Callable = operator.attrgetter("measured")) -> list:
     """The candidates measured nearest the goal below it and at or above it (latest figures), to time again.
-    Works on `Candidate`s and on round records ({"aimed", "measured"}) alike."""
-
-    def measured(c) -> float:
-        return c["measured"] if isinstance(c, dict) else c.measured
-
+    `measured` reads a candidate's speedup (`Candidate`s by default; `next_aim` passes round records)."""
     below = [c for c in candidates if measured(c) < goal]
     above = [c for c in candidates if measured(c) >= goal]
     return [min(side, key=lambda c: abs(measured(c) - goal)) for side in (below, above) if side]
@@ -304,7 +305,7 @@ def next_aim(rounds: list[dict], goal: float) -> float:
     last = rounds[-1]
     if len(rounds) < 2:
         return last["aimed"] * goal / last["measured"]
-    pair = neighbours(rounds, goal)
+    pair = neighbours(rounds, goal, operator.itemgetter("measured"))
     if len(pair) < 2:
         pair = sorted(rounds, key=lambda r: abs(math.log(r["measured"] / goal)))[:2]
     (a0, m0), (a1, m1) = ((r["aimed"], r["measured"]) for r in pair)
