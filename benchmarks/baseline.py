@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
+    if not Path(args.data).is_file():
+        parser.error(f"--data {args.data}: no such dataset YAML")
+    if args.epochs < 1 or args.imgsz < 32 or args.batch < 1:
+        parser.error("--epochs and --batch must be at least 1 and --imgsz at least 32")
 
     from ultralytics import YOLO
 
