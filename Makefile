@@ -9,7 +9,7 @@ export YOLO_OFFLINE ?= 1
 $(BIN)/yolo-prune: pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,edge]"
 	touch $@
 
 install: $(BIN)/yolo-prune

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from yolo_prune.deploy.runtimes.onnx_runtime import _conv_graph
+from yolo_prune.deploy.runtimes.onnx_runtime import conv_graph
 from yolo_prune.pruning.cost import ConvShape
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "op_profile.py"
@@ -16,7 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "op_profile.py"
 
 def test_a_wider_conv_takes_longer_and_the_ratio_says_how_much(tmp_path):
     for name, cout in (("wide", 256), ("narrow", 32)):
-        graph = _conv_graph(ConvShape(64, cout, 3, 1, 1, 1, 1, 56, 56, True))
+        graph = conv_graph(ConvShape(64, cout, 3, 1, 1, 1, 1, 56, 56, True))
         (tmp_path / f"{name}.onnx").write_bytes(graph.SerializeToString())
     args = [str(tmp_path / "wide.onnx"), str(tmp_path / "narrow.onnx"), "--threads", "1", "--runs", "5"]
     args += ["--out", str(tmp_path / "prof")]

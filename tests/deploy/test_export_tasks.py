@@ -30,8 +30,8 @@ def test_pruned_task_models_export_with_parity(tmp_path, weights, name):
 def test_a_wrong_extra_output_fails_the_check(tmp_path, weights, monkeypatch, name, where):
     onnx = FORMATS["onnx"]
 
-    def perturbing(path):
-        run = onnx.runner(path)
+    def perturbing(path, threads=None):
+        run = onnx.runner(path, None)
 
         def wrong(x):
             outputs = run(x)

@@ -7,22 +7,39 @@ from pathlib import Path
 import pytest
 
 from yolo_prune.deploy.export import export_format
-from yolo_prune.deploy.formats import FORMATS, get_format
+from yolo_prune.deploy.formats import FORMATS, format_of, get_format
 from yolo_prune.errors import ConfigError
 
 
 def test_formats_by_name_and_their_default_files():
-    assert list(FORMATS) == ["onnx", "torchscript", "openvino"]
-    assert get_format("ONNX") is FORMATS["onnx"]
+    assert list(FORMATS) == ["onnx", "torchscript", "openvino", "ncnn", "mnn", "executorch", "tflite", "coreml"]
+    assert get_format("ONNX") is FORMATS["onnx"] and get_format("LiteRT") is FORMATS["tflite"]
     weights = Path("runs/x/pruned.pt")
-    assert [f.default_out(weights) for f in FORMATS.values()] == [
-        Path("runs/x/pruned.onnx"),
-        Path("runs/x/pruned.torchscript"),
-        Path("runs/x/pruned_openvino_model"),
+    assert [f.default_out(weights).name for f in FORMATS.values()] == [
+        "pruned.onnx",
+        "pruned.torchscript",
+        "pruned_openvino_model",
+        "pruned_ncnn_model",
+        "pruned.mnn",
+        "pruned_executorch_model",
+        "pruned.tflite",
+        "pruned.mlpackage",
     ]
-    assert FORMATS["openvino"].package == ("openvino", "2024.0.0")
-    with pytest.raises(ConfigError, match="unknown export format 'tflite'; choose one of onnx, torchscript, openvino"):
-        get_format("tflite")
+    assert all(format_of(f.default_out(weights)) is f for f in FORMATS.values())
+    assert format_of(Path("notes.txt")) is None
+    assert FORMATS["openvino"].packages == (("openvino", "openvino>=2024.0.0"),)
+    assert [f.runtime for f in FORMATS.values() if f.runtime] == [
+        "onnxruntime-cpu",
+        "openvino-cpu",
+        "ncnn-cpu",
+        "mnn-cpu",
+        "executorch-cpu",
+        "litert-cpu",
+    ]
+    with pytest.raises(
+        ConfigError, match="unknown export format 'tensorrt'; choose one of onnx, torchscript, openvino"
+    ):
+        get_format("tensorrt")
 
 
 def test_an_option_a_format_does_not_take_is_refused_naming_who_takes_it(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from yolo_prune.deploy.runtimes import RUNTIMES, get_runtime
-from yolo_prune.deploy.runtimes.onnx_runtime import OnnxruntimeTimer, _conv_graph, _kernel_ms, padded_width
+from yolo_prune.deploy.runtimes.onnx_runtime import OnnxruntimeTimer, _kernel_ms, conv_graph, padded_width
 from yolo_prune.deploy.runtimes.torch_runtime import TorchTimer
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.cost import ConvShape
@@ -115,7 +115,7 @@ def test_torch_timer_on_cuda_fp16(tmp_path):
 
 def test_the_one_conv_graphs_carry_the_oldest_ir_version_their_opset_allows():
     # onnx 1.23 writes IR 14 by default, which onnxruntime 1.30 refuses; opset 17 needs no more than IR 8
-    assert _conv_graph(ConvShape(16, 16, 3, 1, 1, 1, 1, 8, 8, True)).ir_version == 8
+    assert conv_graph(ConvShape(16, 16, 3, 1, 1, 1, 1, 8, 8, True)).ir_version == 8
 
 
 def test_onnxruntime_reports_its_channel_block():

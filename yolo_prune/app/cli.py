@@ -47,6 +47,7 @@ def _setup_logging() -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_Formatter("%(message)s"))
         logger.addHandler(handler)
+    logger.propagate = False  # converters (litert-torch, coremltools) give the root logger a handler of their own
     logger.setLevel(logging.INFO)
     logging.getLogger("ultralytics").setLevel(logging.WARNING)
 
@@ -349,7 +350,9 @@ def synth(
 @_handled()
 def export(
     model: Annotated[Path, typer.Argument(help="Checkpoint (.pt) to export; it is never modified.")],
-    fmt: Annotated[str, typer.Option("--format", help=f"{', '.join(FORMATS)}.")] = "onnx",
+    fmt: Annotated[
+        str, typer.Option("--format", help=f"{', '.join(FORMATS)}; several separated by commas, or all.")
+    ] = "onnx",
     imgsz: Annotated[int, typer.Option("--imgsz", help="Square input size of the exported model.")] = 640,
     dynamic: Annotated[bool, typer.Option("--dynamic", help="Dynamic batch and image size.")] = False,
     opset: Annotated[int | None, typer.Option("--opset", help="onnx: opset version (default: Ultralytics').")] = None,
@@ -358,10 +361,25 @@ def export(
         bool, typer.Option("--end2end", help="Export the NMS-free one-to-one head of YOLO26: (B, 300, 6).")
     ] = False,
     int8: Annotated[
-        bool, typer.Option("--int8", help="onnx: also write <out stem>_int8.onnx, static INT8 calibrated on --data.")
+        bool,
+        typer.Option(
+            "--int8",
+            help="onnx, openvino, tflite: also write <stem>_int8<suffix>, INT8 calibrated on --data's train images.",
+        ),
     ] = False,
-    data: Annotated[str | None, typer.Option("--data", help="Dataset YAML; its train images calibrate --int8.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="Dataset YAML: each export's mAP50-95 on its val split; --int8 calibrates on it."),
+    ] = None,
     calib: Annotated[int, typer.Option("--calib", help="Number of calibration images for --int8.")] = 100,
+    against: Annotated[
+        Path | None,
+        typer.Option("--against", help="Original checkpoint: time each export against it in the format's runtime."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="CPU threads when timing with --against (default: the runtime's).")
+    ] = None,
+    runs: Annotated[int, typer.Option("--runs", help="Interleaved timing rounds with --against.")] = 50,
     tolerance: Annotated[
         float | None,
         typer.Option("--tolerance", help="Parity tolerance relative to the output range (default 1e-4)."),
@@ -376,10 +394,14 @@ def export(
             ),
         ),
     ] = True,
-    out: Annotated[Path | None, typer.Option("--out", help="Output file (default: beside MODEL).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output file; with several formats, their folder (default: beside MODEL)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Export MODEL to ONNX (optionally INT8), TorchScript or OpenVINO; check it against PyTorch on real images."""
+    """Export MODEL for deployment (ONNX, OpenVINO, NCNN, MNN, ExecuTorch, LiteRT, CoreML, TorchScript; INT8 where
+    the format has it) and check each file against PyTorch on real images; --against and --data add speed and mAP."""
     from yolo_prune.app.export_run import run_export
     from yolo_prune.app.render import export_text
 
@@ -397,6 +419,9 @@ def export(
         calib=calib,
         tolerance=tolerance,
         fast_dfl=fast_dfl,
+        against=against,
+        threads=threads,
+        runs=runs,
     )
     typer.echo(json.dumps(report.to_dict()) if as_json else export_text(report))
 

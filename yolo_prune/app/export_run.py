@@ -1,27 +1,79 @@
-"""`yolo-prune export`: one format, optionally INT8 on top of ONNX, every option checked before anything is written."""
+"""`yolo-prune export`: one format or several (`all`), each checked against PyTorch, optionally INT8, timed against
+an original in the format's own runtime and validated on a dataset; every option checked before anything is written.
+
+With one format an export that cannot be made is the command's error. With several, it is that format's row (the
+reason in one line) and the others go on: the table is what a user reads before choosing where to ship.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from yolo_prune.deploy.bench import BenchRow, bench
 from yolo_prune.deploy.export import ExportResult, export_format
-from yolo_prune.deploy.formats import get_format
+from yolo_prune.deploy.formats import FORMATS, Format, get_format
 from yolo_prune.deploy.parity import DEFAULT_TOLERANCE
-from yolo_prune.deploy.quantize import calibration_files, quantize_int8
-from yolo_prune.errors import ConfigError
+from yolo_prune.deploy.quantize import calibration_files, quantize_int8, train_images
+from yolo_prune.errors import ConfigError, ExportError, YoloPruneError, first_line
+from yolo_prune.train.validate import validate
+
+LOGGER = logging.getLogger("yolo_prune")
+ALL = "all"  # every format Ultralytics' exporter makes and this package knows
+
+
+@dataclass
+class FormatOutcome:
+    """One format's export (and its INT8 where asked), or why it could not be made; its timing and mAP."""
+
+    format: str
+    result: ExportResult | None = None
+    error: str | None = None
+    timing: dict | None = None  # {"runtime", "original_ms", "ms", "speedup"} against `against`
+    map50_95: float | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "format": self.format,
+            "result": self.result.to_dict() if self.result else None,
+            "error": self.error,
+            "timing": self.timing,
+            "map50_95": self.map50_95,
+        }
 
 
 @dataclass
 class ExportReport:
-    """The exported files (the format's, then INT8's when asked) and the calibration images INT8 used."""
+    """The exported files (each format's, then its INT8 where asked), in order; the calibration images ONNX INT8
+    used; per format, its outcome (`outcomes`, for several formats, timing or mAP)."""
 
     model: str
     results: list[ExportResult]
     calibration: list[Path] | None = None
+    outcomes: list[FormatOutcome] = field(default_factory=list)
+    against: str | None = None
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "results": [r.to_dict() for r in self.results]}
+        return {
+            "model": self.model,
+            "results": [r.to_dict() for r in self.results],
+            "outcomes": [o.to_dict() for o in self.outcomes],
+            "against": self.against,
+        }
+
+
+def parse_formats(fmt: str) -> list[Format]:
+    """`all`, one format or a comma-separated list (aliases allowed), in order, each once."""
+    names = list(FORMATS) if fmt.strip().lower() == ALL else [n.strip() for n in fmt.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("--format names no format")
+    specs: list[Format] = []
+    for name in names:
+        spec = get_format(name)
+        if spec not in specs:
+            specs.append(spec)
+    return specs
 
 
 def run_export(
@@ -39,28 +91,112 @@ def run_export(
     calib: int = 100,
     tolerance: float | None = None,
     fast_dfl: bool = True,
+    against: str | Path | None = None,
+    threads: int | None = None,
+    runs: int = 50,
 ) -> ExportReport:
-    """Export `model` to `fmt` with the parity check; with `int8`, also a static INT8 ONNX calibrated on `data`.
+    """Export `model` to `fmt` (a format, a comma-separated list or `all`) with the parity check.
 
-    `fast_dfl` exports the DFL box decoding as a transpose-free softmax (`deploy/head.py`); INT8 quantizes that file.
+    `int8` also writes each format's INT8 where it has one (ONNX: onnxruntime's static quantization; OpenVINO and
+    LiteRT: the exporter's), calibrated on `calib` train images of `data`. `data` also validates each export
+    (mAP50-95 on its val split). `against` (an original checkpoint) times each export that has a runtime interleaved
+    with the original exported to the same format, on `threads` threads for `runs` rounds. `out`: the file of a
+    single format, else the folder for all of them (default: beside `model`).
     """
-    spec = get_format(fmt)
-    if int8 and spec.name != "onnx":
-        raise ConfigError("--int8 is for --format onnx")
-    if data is not None and not int8:
-        raise ConfigError("--data is only used by --int8 (calibration images)")
-    files = None
-    if int8:
-        if data is None:
-            raise ConfigError("--int8 needs --data DATA, a dataset YAML whose train images calibrate it")
-        if dynamic:
-            raise ConfigError("--int8 needs a fixed input size; drop --dynamic")
-        files = calibration_files(data=data, calib=calib)  # a bad dataset fails before anything is written
+    specs = parse_formats(fmt)
+    model = Path(model)
+    single = len(specs) == 1
+    if int8 and single and specs[0].name != "onnx" and "int8" not in specs[0].options:
+        raise ConfigError(f"--int8 is for --format {', '.join(f.name for f in _int8_formats())}")
+    if int8 and data is None:
+        raise ConfigError("--int8 needs --data DATA, a dataset YAML whose train images calibrate it")
+    if int8 and dynamic:
+        raise ConfigError("--int8 needs a fixed input size; drop --dynamic")
+    if against is not None:
+        against = _check_against(Path(against), model)
+    files = calibration_files(data=data, calib=calib) if int8 else None  # a bad dataset fails before writing
+    fraction = min(1.0, calib / len(train_images(data))) if int8 else 1.0
+    folder = Path(out) if out is not None and not single else model.parent
     options = {"dynamic": dynamic, "opset": opset, "simplify": simplify}
     tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
-    results = [
-        export_format(model, spec.name, imgsz, out=out, tolerance=tol, end2end=end2end, fast_dfl=fast_dfl, **options)
-    ]
-    if files is not None:
-        results.append(quantize_int8(results[0].file, images=files, calib=calib))
-    return ExportReport(str(model), results, files)
+    report = ExportReport(str(model), [], files, against=None if against is None else str(against))
+    for spec in specs:
+        target = Path(out) if single and out is not None else spec.default_out(folder / model.name)
+        taken = {k: v for k, v in options.items() if k in spec.options or single}
+        try:
+            result = export_format(
+                model, spec.name, imgsz, out=target, tolerance=tol, end2end=end2end, fast_dfl=fast_dfl, **taken
+            )
+        except YoloPruneError as e:
+            if single:
+                raise
+            LOGGER.warning(f"{spec.name}: {e}")
+            report.outcomes.append(FormatOutcome(spec.name, error=str(e)))
+            continue
+        report.results.append(result)
+        report.outcomes.append(_measure(FormatOutcome(spec.name, result), spec, against, data, imgsz, threads, runs))
+        if int8 and (spec.name == "onnx" or "int8" in spec.options):
+            report.results.append(_int8(model, spec, result, files, data, fraction, imgsz, fast_dfl))
+            outcome = FormatOutcome(f"{spec.name} int8", report.results[-1])
+            report.outcomes.append(_measure(outcome, spec, against, data, imgsz, threads, runs))
+    if not report.results:
+        raise ExportError("no format could be exported: " + "; ".join(f"{o.error}" for o in report.outcomes))
+    return report
+
+
+def _int8(
+    model: Path,
+    spec: Format,
+    fp32: ExportResult,
+    files: list[Path] | None,
+    data: str | None,
+    fraction: float,
+    imgsz: int,
+    fast_dfl: bool,
+) -> ExportResult:
+    """The INT8 twin of `fp32`: onnxruntime's quantization of the ONNX file, else the exporter's own INT8."""
+    if spec.name == "onnx":
+        return quantize_int8(fp32.file, images=files, calib=len(files or ()))
+    out = fp32.file.with_name(model.stem + "_int8" + spec.suffix)
+    return export_format(model, spec.name, imgsz, out=out, fast_dfl=fast_dfl, int8_data=data, int8_fraction=fraction)
+
+
+def _measure(
+    outcome: FormatOutcome,
+    spec: Format,
+    against: Path | None,
+    data: str | None,
+    imgsz: int,
+    threads: int | None,
+    runs: int,
+) -> FormatOutcome:
+    """Time the export against the original in the format's runtime, and validate it, where asked and possible."""
+    file = outcome.result.file
+    if against is not None and spec.runtime is not None:
+        rows: list[BenchRow] = bench([against, file], imgsz=imgsz, runs=runs, threads=threads, runtime=spec.runtime)
+        outcome.timing = {
+            "runtime": spec.runtime,
+            "original_ms": rows[0].median_ms,
+            "ms": rows[1].median_ms,
+            "speedup": rows[1].speedup,
+        }
+    if data is not None and spec.runner is not None:
+        try:
+            outcome.map50_95 = validate(str(file), data, imgsz=imgsz, batch=1, device="cpu")["map50_95"]
+        except Exception as e:  # Ultralytics' runtimes raise many kinds: one line in this format's row
+            outcome.error = f"validation failed: {first_line(e)}"
+            LOGGER.warning(f"{outcome.format}: {outcome.error}")
+    return outcome
+
+
+def _check_against(against: Path, model: Path) -> Path:
+    from yolo_prune.checks import check_model_file
+
+    check_model_file(against, (".pt",))
+    if against.resolve() == model.resolve():
+        raise ConfigError("--against is the original to time against; it is MODEL itself")
+    return against
+
+
+def _int8_formats() -> list[Format]:
+    return [FORMATS["onnx"], *(f for f in FORMATS.values() if "int8" in f.options)]

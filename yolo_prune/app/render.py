@@ -220,20 +220,34 @@ def synth_text(manifest: dict, data_yaml) -> str:
 
 
 def export_text(report) -> str:
+    """One row per exported file (a format's, then its INT8), or per format that could not be made, with its parity
+    check, size, and where asked its speed against the original and its mAP."""
+    outcomes = report.outcomes or []
+    timed = any(o.timing for o in outcomes)
+    validated = any(o.map50_95 is not None for o in outcomes)
     rows = []
-    for r in report.results:
-        p = r.parity
-        sci = (f"{p.max_abs_diff:.2e}", f"{p.relative_diff:.2e}", f"{p.tolerance:.0e}") if p else (None,) * 3
-        checked = [*sci, ("yes" if p.passed else "NO") if p else None]
-        rows.append([str(r.file), r.format, r.size_bytes / 1e6, *checked])
-    headers = ("file", "format", "size MB", "parity max abs diff", "relative to range", "tolerance", "pass")
+    for o in outcomes:
+        r, p = o.result, o.result.parity if o.result else None
+        checked = [f"{p.relative_diff:.1e}", "yes" if p.passed else "NO"] if p else [None, None]
+        row = [o.format, str(r.file) if r else None, r.size_bytes / 1e6 if r else None, *checked]
+        if timed:
+            t = o.timing or {}
+            row += [t.get("runtime"), t.get("original_ms"), t.get("ms"), t.get("speedup")]
+        if validated:
+            row.append(o.map50_95)
+        rows.append(row)
+    headers = ["format", "file", "size MB", "parity (of range)", "pass"]
+    if timed:
+        headers += ["runtime", "original ms", "ms", "speedup"]
+    if validated:
+        headers.append("mAP50-95")
     text = render_table(headers, rows)
-    if len(report.results) > 1:
-        text += (
-            f"\n\nINT8 differs from FP32 by design (not parity-checked): calibrated on {len(report.calibration)} "
-            "images; measure its accuracy on a validation set"
-        )
-    return text
+    notes = [f"{o.format}: {o.error}" for o in outcomes if o.error]
+    if any(o.result and o.result.parity is None and "int8" in o.format for o in outcomes):
+        notes.append("INT8 differs from FP32 by design (not parity-checked): measure its accuracy with --data")
+    if timed:
+        notes.append(f"timed against {report.against}, interleaved, each in its format's runtime (float32 unless INT8)")
+    return text + "".join(f"\n\n{n}" for n in notes)
 
 
 def _timed_on(runtime: str) -> str:
@@ -259,7 +273,7 @@ def bench_text(rows: Sequence, imgsz: int, runs: int, warmup: int, runtime: str,
         for r in rows
     ]
     headers = ("model", "precision", f"GMACs @{imgsz}", "params M", "size MB", "median ms", "p90 ms", "speedup")
-    timed = "the timed ONNX file" if any(r.onnx_bytes is not None for r in rows) else "none (PyTorch modules timed)"
+    timed = "the timed file" if any(r.onnx_bytes is not None for r in rows) else "none (PyTorch modules timed)"
     return render_table(headers, table) + (
         f"\n\n{runtime}, batch {batch}, {runs} interleaved runs after {warmup} warm-up; size: {timed}; "
         "MACs: PyTorch count (.pt) or ONNX graph (.onnx)"

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from yolo_prune.checks import check_imgsz, check_model_file
+from yolo_prune.checks import check_imgsz
 from yolo_prune.deploy.runtimes import DEFAULT_RUNTIME, Loaded, Runtime, get_runtime
 from yolo_prune.errors import ConfigError
 
@@ -147,7 +147,7 @@ def _check_args(paths: list[Path], imgsz: int, runs: int, warmup: int, spec: Run
     if not paths:
         raise ConfigError("give at least one model to bench")
     for path in paths:
-        check_model_file(path, spec.suffixes)
+        spec.check_model(path)
     check_imgsz(imgsz)
     if runs < 1:
         raise ConfigError(f"--runs must be at least 1, got {runs}")

@@ -15,13 +15,15 @@ The formats themselves are records in `formats`. INT8 ONNX is made from the expo
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
 import logging
 import shutil
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +31,8 @@ from pathlib import Path
 from yolo_prune.atomic import replace_path
 from yolo_prune.checks import check_imgsz, check_model_file
 from yolo_prune.deploy import head
-from yolo_prune.deploy.formats import FORMATS, Format, get_format
-from yolo_prune.deploy.parity import DEFAULT_TOLERANCE, ParityCheck, check_parity, default_images
+from yolo_prune.deploy.formats import EDGE_EXTRA, FORMATS, Format, disk_size, get_format, quiet_output
+from yolo_prune.deploy.parity import DEFAULT_TOLERANCE, ParityCheck, check_parity, default_images, letterbox
 from yolo_prune.errors import ConfigError, DataError, ExportError, first_line
 from yolo_prune.pruning.load import load_model
 
@@ -107,12 +109,18 @@ def export_format(
     tolerance: float = DEFAULT_TOLERANCE,
     end2end: bool = False,
     fast_dfl: bool = True,
+    int8_data: str | Path | None = None,
+    int8_fraction: float = 1.0,
     **export_args,
 ) -> ExportResult:
     """Export `weights` to `fmt` (one of `FORMATS`) through Ultralytics' exporter, then check parity.
 
     `export_args` go to `YOLO.export` (`dynamic`, `opset`, `simplify`). A format whose package is not installed
     fails with a one-line `ExportError` naming it; nothing is installed.
+
+    `int8_data` (a dataset YAML) makes the exporter's own INT8 (OpenVINO with NNCF, LiteRT), calibrated on
+    `int8_fraction` of that dataset's train split, never on the split `val` measures and never on a download. INT8 is
+    not parity-checked (it differs by design): the file must load and run; `val` says what it costs in mAP.
 
     `fast_dfl` runs the exporter inside `head.fast_dfl()`, so the DFL box decoding is exported without its
     Transpose and non-last-axis Softmax (the same function; see `deploy/head.py`). The PyTorch reference of the parity
@@ -121,7 +129,11 @@ def export_format(
     weights = Path(weights)
     spec = get_format(fmt)
     fmt = spec.name
+    if int8_data is not None:
+        export_args["int8"] = True
     _check_export_args(weights, spec, imgsz, tolerance, export_args)
+    if int8_data is not None:
+        export_args.update(data=str(int8_data), split="train", fraction=int8_fraction)
     out = Path(out) if out is not None else spec.default_out(weights)
     if out.resolve() == weights.resolve():
         raise ConfigError(f"--out would overwrite the input model {weights}; choose another file")
@@ -139,12 +151,21 @@ def export_format(
     seconds = time.perf_counter() - start
     reference.end2end = end2end
     # Outside the patch: the reference is the stock model, whatever the exporter traced.
+    details = {"end2end": end2end, "fast_dfl": fast_dfl, "precision": "int8" if export_args.get("int8") else "fp32"}
+    if spec.runner is None:  # no runtime on this platform: loading the export is the check
+        details["loaded"] = _load_only(spec, exported)
+        result = ExportResult(fmt, exported, disk_size(exported), imgsz, seconds, None, details)
+        LOGGER.info(f"{fmt}: {exported} ({result.size_bytes / 1e6:.2f} MB), loaded: {details['loaded']}")
+        return result
+    if export_args.get("int8"):  # INT8 differs from PyTorch by design: it must run; its accuracy is `val`'s to say
+        spec.runner(exported, None)(letterbox(image_paths[0], imgsz))
+        result = ExportResult(fmt, exported, disk_size(exported), imgsz, seconds, None, details)
+        LOGGER.info(f"{fmt} INT8: {exported} ({result.size_bytes / 1e6:.2f} MB), runs")
+        return result
     parity = check_parity(
-        reference, spec.runner(exported), imgsz, image_paths, tolerance, batch=bool(export_args.get("dynamic"))
+        reference, spec.runner(exported, None), imgsz, image_paths, tolerance, batch=bool(export_args.get("dynamic"))
     )
-    result = ExportResult(
-        fmt, exported, _size(exported), imgsz, seconds, parity, {"end2end": end2end, "fast_dfl": fast_dfl}
-    )
+    result = ExportResult(fmt, exported, disk_size(exported), imgsz, seconds, parity, details)
     if not parity.passed:
         raise ExportError(
             f"parity check failed: {exported} differs from the PyTorch model by {parity.relative_diff:.2e} of the "
@@ -164,20 +185,24 @@ def _check_export_args(weights: Path, spec: Format, imgsz: int, tolerance: float
         raise ConfigError(f"the parity tolerance must be positive, got {tolerance}")
     for option in sorted(k for k, v in export_args.items() if v not in (None, False) and k not in spec.options):
         takers = [f.name for f in FORMATS.values() if option in f.options]
+        if option == "int8":
+            takers.insert(0, "onnx")  # quantized by onnxruntime after the export, `quantize.quantize_int8`
         raise ConfigError(f"--{option} is for --format {' or '.join(takers) or '(none)'}, not {spec.name}")
-    if spec.package is not None:
-        _require(*spec.package, spec.name)
+    require_packages(spec, int8=bool(export_args.get("int8")))
 
 
-def _require(package: str, minimum: str, fmt: str) -> None:
-    """Fail unless `package` >= `minimum` is importable: Ultralytics would otherwise try to pip-install it."""
+def require_packages(spec: Format, int8: bool = False) -> None:
+    """Fail unless every package `spec` needs (for INT8 too, with `int8`) is importable at the version Ultralytics
+    asks: its exporter would otherwise try to pip-install it (and fail offline with a traceback)."""
     from ultralytics.utils.checks import check_version
 
-    if importlib.util.find_spec(package) is None:
-        raise ExportError(f"{fmt} export needs the '{package}' package, which is not installed (pip install {package})")
-    installed = importlib.metadata.version(package)
-    if not check_version(installed, f">={minimum}"):
-        raise ExportError(f"{fmt} export needs {package}>={minimum}, found {installed} (pip install -U {package})")
+    for module, requirement in spec.packages + (spec.int8_packages if int8 else ()):
+        name, _, minimum = requirement.partition(">=")
+        if importlib.util.find_spec(module) is None:
+            raise ExportError(f"{spec.name} needs the '{name}' package, which is not installed ({EDGE_EXTRA})")
+        installed = importlib.metadata.version(name)
+        if minimum and not check_version(installed, f">={minimum}"):
+            raise ExportError(f"{spec.name} needs {name}>={minimum}, found {installed} ({EDGE_EXTRA})")
 
 
 def _run_exporter(weights: Path, fmt: str, imgsz: int, out: Path, *, end2end: bool, **export_args) -> Path:
@@ -196,7 +221,8 @@ def _run_exporter(weights: Path, fmt: str, imgsz: int, out: Path, *, end2end: bo
         if end2end:
             args["nms"] = False  # Ultralytics' switch for the NMS-free one-to-one head
         try:
-            produced = YOLO(str(copy)).export(format=fmt, imgsz=imgsz, device="cpu", batch=1, **args)
+            with _converters_quiet():
+                produced = YOLO(str(copy)).export(format=fmt, imgsz=imgsz, device="cpu", batch=1, **args)
         except Exception as e:  # the exporter raises many kinds; each is a one-line failure of this export
             raise ExportError(f"{fmt} export of {weights} failed: {first_line(e)}") from e
         if not produced or not Path(produced).exists():
@@ -207,5 +233,30 @@ def _run_exporter(weights: Path, fmt: str, imgsz: int, out: Path, *, end2end: bo
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+@contextlib.contextmanager
+def _converters_quiet() -> Iterator[None]:
+    """Where converters misbehave for a command-line tool, in one place:
+
+    - pnnx (NCNN), litert-torch, coremltools and MNN's converter print their progress on stdout and stderr from C
+      code and subprocesses, hundreds of lines per export (`formats.quiet_output`); the exporter's exception says
+      what failed, and Ultralytics' own log is quieted to warnings by the CLI anyway;
+    - MNN's converter imports its telemetry module, which runs `pip install aliyun-log-python-sdk` when that is
+      missing and then phones home: the module is marked absent, so the converter's own `except ImportError` skips it.
+    """
+    telemetry = "MNN.tools.utils.log"
+    patched = telemetry not in sys.modules
+    if patched:
+        sys.modules[telemetry] = None  # type: ignore[assignment]
+    try:
+        with quiet_output(1, 2):
+            yield
+    finally:
+        if patched:
+            sys.modules.pop(telemetry, None)
+
+
+def _load_only(spec: Format, exported: Path) -> str:
+    try:
+        return spec.loader(exported)
+    except Exception as e:  # the loader's library raises many kinds; each is a one-line failure of this export
+        raise ExportError(f"{spec.name} export {exported} does not load: {first_line(e)}") from e

@@ -125,17 +125,29 @@ def calibration_files(
 
     Evenly spread rather than the first `calib`: datasets are often ordered by source or scene.
     """
-    from ultralytics.data.utils import IMG_FORMATS
 
     if calib < 1:
         raise ConfigError(f"--calib must be at least 1, got {calib}")
     if (data is None) == (images is None):
         raise ConfigError("INT8 calibration needs exactly one of --data (a dataset YAML) or images")
     if data is not None:
-        train = resolve_dataset(data, splits=("train",))["train"]
-        sources = [Path(p) for p in (train if isinstance(train, list) else [train])]
+        files = train_images(data)
     else:
-        sources = [Path(images)] if isinstance(images, (str, Path)) else [Path(p) for p in images]
+        files = _images([Path(images)] if isinstance(images, (str, Path)) else [Path(p) for p in images])
+    step = len(files) / min(calib, len(files))
+    chosen = [files[int(i * step)] for i in range(min(calib, len(files)))]
+    return _readable(chosen)
+
+
+def train_images(data: str | Path) -> list[Path]:
+    """Every image file of the dataset YAML `data`'s train split, sorted."""
+    train = resolve_dataset(data, splits=("train",))["train"]
+    return _images([Path(p) for p in (train if isinstance(train, list) else [train])])
+
+
+def _images(sources: list[Path]) -> list[Path]:
+    from ultralytics.data.utils import IMG_FORMATS
+
     files: list[Path] = []
     for src in sources:
         if src.is_dir():
@@ -146,9 +158,7 @@ def calibration_files(
             raise DataError(f"calibration images not found: {src}")
     if not files:
         raise DataError(f"no calibration images in {', '.join(map(str, sources))}")
-    step = len(files) / min(calib, len(files))
-    chosen = [files[int(i * step)] for i in range(min(calib, len(files)))]
-    return _readable(chosen)
+    return files
 
 
 def _readable(files: list[Path]) -> list[Path]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from yolo_prune.checks import check_threads
+from yolo_prune.checks import check_model_file, check_threads
 from yolo_prune.errors import ConfigError
 
 if TYPE_CHECKING:  # listing the runtimes must not load torch
@@ -56,6 +56,10 @@ class Runtime(ABC):
                 f"{self.name} times the exported graph at batch 1; {batch_option} {batch} needs a torch runtime"
             )
 
+    def check_model(self, path: Path) -> None:
+        """A one-line error unless `path` is a model file this runtime times."""
+        check_model_file(path, self.suffixes)
+
     @abstractmethod
     def describe(self, threads: int | None) -> str:
         """A short text naming the runtime and its settings, e.g. for a table's footer."""
@@ -87,3 +91,27 @@ class Runtime(ABC):
     def unreachable_hint(self, batch: int) -> str:
         """What a speed target this runtime cannot reach adds to its error."""
         return ""
+
+
+def export_for_timing(weights: Path, fmt: str, out: Path, imgsz: int, fast_dfl: bool = True) -> Path:
+    """`weights` exported to `fmt` at `out` (parity-checked, `export.export_format`) to be timed."""
+    import logging
+
+    from yolo_prune.deploy.export import export_format
+    from yolo_prune.errors import ExportError
+
+    logging.getLogger("yolo_prune").info(f"exporting {weights} to {fmt} for timing")
+    try:
+        return export_format(weights, fmt, imgsz, out=out, fast_dfl=fast_dfl).file
+    except ExportError as e:  # the temporary file it names goes with the temporary folder
+        message = str(e).replace(f"; the file is kept at {out}", "; `yolo-prune export` keeps the file to inspect")
+        raise ExportError(f"cannot bench {weights}: {message}") from e
+
+
+def checkpoint_cost(weights: Path, imgsz: int) -> tuple[int, int, str]:
+    """(MACs, parameters, "pytorch") of a checkpoint, counted on its PyTorch module."""
+    from yolo_prune.pruning.cost import measure
+    from yolo_prune.pruning.load import load_model
+
+    cost = measure(load_model(weights), imgsz)
+    return cost.macs, cost.params, "pytorch"

@@ -25,9 +25,9 @@ import numpy as np
 from yolo_prune.checks import check_threads
 from yolo_prune.deploy.onnx_cost import onnx_cost
 from yolo_prune.deploy.ort_session import open_session, session_options
-from yolo_prune.deploy.runtimes.base import DEFAULT_RUNTIME, Loaded, Runtime
+from yolo_prune.deploy.runtimes.base import DEFAULT_RUNTIME, Loaded, Runtime, checkpoint_cost, export_for_timing
 from yolo_prune.deploy.timer_cache import MAX_RUNS, MIN_MS, MIN_RUNS, CachedTimer, cpu_machine
-from yolo_prune.errors import ConfigError, ExportError
+from yolo_prune.errors import ConfigError
 
 if TYPE_CHECKING:  # listing the runtimes must not load torch
     from yolo_prune.pruning.cost import ConvShape
@@ -56,8 +56,8 @@ class OnnxruntimeCPU(Runtime):
         files, costs = [], []
         for i, path in enumerate(paths):
             if path.suffix.lower() == ".pt":
-                files.append(_export(path, tmp / f"{i}-{path.stem}.onnx", imgsz, fast_dfl))
-                costs.append(_torch_cost(path, imgsz))
+                files.append(export_for_timing(path, "onnx", tmp / f"{i}-{path.stem}.onnx", imgsz, fast_dfl))
+                costs.append(checkpoint_cost(path, imgsz))
             else:
                 files.append(path)
                 costs.append(onnx_cost(path, imgsz))
@@ -118,7 +118,7 @@ class OnnxruntimeTimer(CachedTimer):
             options = session_options(self.threads)
             options.enable_profiling = True
             options.profile_file_prefix = str(Path(tmp) / "profile")
-            session = open_session(_conv_graph(s).SerializeToString(), options)
+            session = open_session(conv_graph(s).SerializeToString(), options)
             feed = {"x": np.random.default_rng(0).random((1, s.cin, s.h, s.w), dtype=np.float32)}
             for _ in range(2):
                 session.run(None, feed)
@@ -157,14 +157,14 @@ def padded_width(s: ConvShape) -> int | None:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
         options.log_severity_level = 3  # its warning that the file is hardware-specific is the point here
-        open_session(_conv_graph(s).SerializeToString(), options)
+        open_session(conv_graph(s).SerializeToString(), options)
         graph = onnx.load(options.optimized_model_filepath).graph
     if not any(n.domain == "com.microsoft.nchwc" and n.op_type == "Conv" for n in graph.node):
         return None
     return max((t.dims[0] for t in graph.initializer if len(t.dims) == 4), default=s.cout)
 
 
-def _conv_graph(s: ConvShape):
+def conv_graph(s: ConvShape):
     """A one-conv ONNX model of shape `s` with random weights (plus SiLU as Sigmoid and Mul when `s.act`)."""
     from onnx import TensorProto, helper, numpy_helper
 
@@ -199,25 +199,6 @@ def _conv_graph(s: ConvShape):
     # onnxruntime 1.30 refuses ("max supported IR version: 13"; seen on the lent GPU machine, 2026-12-04).
     opsets = [helper.make_opsetid("", 17)]
     return helper.make_model(graph, opset_imports=opsets, ir_version=helper.find_min_ir_version_for(opsets))
-
-
-def _export(weights: Path, out: Path, imgsz: int, fast_dfl: bool = True) -> Path:
-    from yolo_prune.deploy.export import export_onnx
-
-    LOGGER.info(f"exporting {weights} to ONNX for timing")
-    try:
-        return export_onnx(weights, out=out, imgsz=imgsz, fast_dfl=fast_dfl).file
-    except ExportError as e:  # the temporary file it names goes with the temporary folder
-        message = str(e).replace(f"; the file is kept at {out}", "; `yolo-prune export` keeps the file to inspect")
-        raise ExportError(f"cannot bench {weights}: {message}") from e
-
-
-def _torch_cost(weights: Path, imgsz: int) -> tuple[int, int, str]:
-    from yolo_prune.pruning.cost import measure
-    from yolo_prune.pruning.load import load_model
-
-    cost = measure(load_model(weights), imgsz)
-    return cost.macs, cost.params, "pytorch"
 
 
 def _session(path: Path, imgsz: int, threads: int | None):
