@@ -26,11 +26,18 @@ demo-fast: install
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
+# The edge formats' tests load every edge runtime (OpenVINO, ncnn, MNN, ExecuTorch, LiteRT) into one process: they
+# run in a pytest process of their own, so that those libraries' threads and signal handling cannot reach the
+# other tests (a SIGALRM watchdog test hung in a CI worker that had run them; not reproduced in isolation).
+EDGE_TESTS := tests/deploy/test_edge.py
+
 test: install
-	$(PYTEST)
+	$(PYTEST) --ignore=$(EDGE_TESTS)
+	$(BIN)/python -m pytest -q $(EDGE_TESTS)
 
 test-slow: install
-	$(PYTEST) --runslow
+	$(PYTEST) --runslow --ignore=$(EDGE_TESTS)
+	$(BIN)/python -m pytest -q --runslow $(EDGE_TESTS)
 
 lint: install
 	$(BIN)/ruff check yolo_prune tests benchmarks

@@ -150,3 +150,22 @@ def test_quiet_output_swallows_what_c_code_prints(capfd):
     sys.stdout.flush()
     captured = capfd.readouterr()
     assert captured.out == "after\n" and captured.err == ""
+
+
+@needs("mnn")
+def test_mnn_export_never_runs_pip_and_bench_json_stays_parseable(tmp_path, weights, monkeypatch):
+    """MNN's converter imports a telemetry module that shells out to `pip install` when its SDK is missing, and MNN
+    prints from C on stdout: neither may reach the user (or a `--json` stdout)."""
+    import os
+    import subprocess
+
+    def no_shell(command):
+        raise AssertionError(f"os.system called: {command}")
+
+    monkeypatch.setattr(os, "system", no_shell)
+    assert export_format(weights("yolov8n.yaml"), "mnn", IMGSZ, out=tmp_path / "m.mnn").parity.passed
+    pt = str(weights("yolov8n.yaml"))
+    command = [sys.executable, "-m", "yolo_prune", "bench", pt, "--runtime", "mnn-cpu", "--runs", "1", "--json"]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "YOLO_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rows"][0]["model"] == pt

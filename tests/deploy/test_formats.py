@@ -5,14 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from yolo_prune.deploy.export import export_format
 from yolo_prune.deploy.formats import FORMATS, format_of, get_format
-from yolo_prune.errors import ConfigError
+from yolo_prune.errors import ConfigError, ExportError
 
 
 def test_formats_by_name_and_their_default_files():
-    assert list(FORMATS) == ["onnx", "torchscript", "openvino", "ncnn", "mnn", "executorch", "tflite", "coreml"]
+    assert list(FORMATS) == [
+        "onnx",
+        "torchscript",
+        "openvino",
+        "ncnn",
+        "mnn",
+        "executorch",
+        "tflite",
+        "coreml",
+        "engine",
+    ]
     assert get_format("ONNX") is FORMATS["onnx"] and get_format("LiteRT") is FORMATS["tflite"]
     weights = Path("runs/x/pruned.pt")
     assert [f.default_out(weights).name for f in FORMATS.values()] == [
@@ -24,6 +35,7 @@ def test_formats_by_name_and_their_default_files():
         "pruned_executorch_model",
         "pruned.tflite",
         "pruned.mlpackage",
+        "pruned.engine",
     ]
     assert all(format_of(f.default_out(weights)) is f for f in FORMATS.values())
     assert format_of(Path("notes.txt")) is None
@@ -48,3 +60,12 @@ def test_an_option_a_format_does_not_take_is_refused_naming_who_takes_it(tmp_pat
     with pytest.raises(ConfigError, match="^--opset is for --format onnx, not torchscript$"):
         export_format(weights, "torchscript", 64, opset=12)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_tensorrt_without_a_gpu_is_one_line_and_writes_nothing(tmp_path, weights):
+    with pytest.raises(
+        ExportError, match="^engine export builds for a CUDA GPU, and PyTorch sees none on this machine$"
+    ):
+        export_format(weights("yolov8n.yaml"), "tensorrt", 64, out=tmp_path / "m.engine")
+    assert not any(tmp_path.iterdir())

@@ -275,7 +275,10 @@ def train(
 @app.command()
 @_handled()
 def val(
-    model: Annotated[str, typer.Argument(help="Checkpoint (.pt) or exported ONNX (.onnx).")],
+    model: Annotated[
+        str,
+        typer.Argument(help="Checkpoint (.pt) or an export: .onnx, .tflite, .mnn, .torchscript, or its folder."),
+    ],
     data: Annotated[str, typer.Option("--data", help="Dataset YAML.")],
     split: Annotated[str, typer.Option("--split", help="val or test.")] = "val",
     imgsz: ImgszOpt = 640,
@@ -288,9 +291,12 @@ def val(
     """mAP50, mAP50-95 and per-class results of MODEL on a dataset split."""
     from yolo_prune.app.render import val_text
     from yolo_prune.checks import check_model_file
+    from yolo_prune.deploy.formats import format_of
     from yolo_prune.train.validate import validate
 
-    check_model_file(model, (".pt", ".onnx"))
+    exported = format_of(Path(model))
+    if exported is None or not Path(model).is_dir():  # exported folders (OpenVINO, NCNN, ...) are Ultralytics' to read
+        check_model_file(model, (".pt", *(f.suffix for f in FORMATS.values() if f.suffix.startswith("."))))
     result = validate(model, data, split=split, imgsz=imgsz, batch=batch, device=device)
     typer.echo(json.dumps({"model": model, **result}) if as_json else val_text(result, model, data))
 

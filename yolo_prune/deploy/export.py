@@ -188,6 +188,11 @@ def _check_export_args(weights: Path, spec: Format, imgsz: int, tolerance: float
         if option == "int8":
             takers.insert(0, "onnx")  # quantized by onnxruntime after the export, `quantize.quantize_int8`
         raise ConfigError(f"--{option} is for --format {' or '.join(takers) or '(none)'}, not {spec.name}")
+    if spec.gpu:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ExportError(f"{spec.name} export builds for a CUDA GPU, and PyTorch sees none on this machine")
     require_packages(spec, int8=bool(export_args.get("int8")))
 
 
@@ -220,9 +225,10 @@ def _run_exporter(weights: Path, fmt: str, imgsz: int, out: Path, *, end2end: bo
         args = {"simplify": False, **export_args} if fmt == "onnx" else dict(export_args)
         if end2end:
             args["nms"] = False  # Ultralytics' switch for the NMS-free one-to-one head
+        device = 0 if get_format(fmt).gpu else "cpu"
         try:
             with _converters_quiet():
-                produced = YOLO(str(copy)).export(format=fmt, imgsz=imgsz, device="cpu", batch=1, **args)
+                produced = YOLO(str(copy)).export(format=fmt, imgsz=imgsz, device=device, batch=1, **args)
         except Exception as e:  # the exporter raises many kinds; each is a one-line failure of this export
             raise ExportError(f"{fmt} export of {weights} failed: {first_line(e)}") from e
         if not produced or not Path(produced).exists():

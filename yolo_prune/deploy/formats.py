@@ -41,6 +41,7 @@ class Format:
     loader: Callable[[Path], str] | None = None  # where no runtime exists: loads the export, says what it holds
     aliases: tuple[str, ...] = ()
     int8_packages: tuple[tuple[str, str], ...] = ()  # what its INT8 export needs beyond `packages`
+    gpu: bool = False  # made on a CUDA GPU (TensorRT builds its engine for the GPU it runs on)
 
     def default_out(self, weights: Path) -> Path:
         """Where Ultralytics itself would write the export: beside the weights."""
@@ -153,8 +154,10 @@ def _mnn_runner(path: Path, threads: int | None = None) -> Runner:
     import numpy as np
     from ultralytics.utils.files import import_execstack
 
-    # Ultralytics' import clears an executable-stack flag that newer glibc refuses on MNN's libraries.
-    MNN = import_execstack("MNN", "_mnncengine*.so", "_tools*.so")
+    # Ultralytics' import clears an executable-stack flag that newer glibc refuses on MNN's libraries; importing MNN
+    # prints "The device supports: ..." from C.
+    with quiet_output():
+        MNN = import_execstack("MNN", "_mnncengine*.so", "_tools*.so")
     config = {"precision": "high", "backend": "CPU", **({"numThread": threads} if threads else {})}
     with quiet_output():  # "MNN use high precision", from C
         runtime = MNN.nn.create_runtime_manager((config,))
@@ -208,6 +211,13 @@ def _coreml_loader(path: Path) -> str:
     spec = ct.utils.load_spec(str(path))
     inputs = ", ".join(i.name for i in spec.description.input)
     return f"CoreML spec version {spec.specificationVersion}, inputs: {inputs}"
+
+
+def _engine_loader(path: Path) -> str:
+    from ultralytics.nn.backends.base import BaseBackend
+
+    metadata = BaseBackend.read_metadata(path)
+    return f"TensorRT engine for imgsz {metadata.get('imgsz')}, batch {metadata.get('batch')}"
 
 
 FORMATS: dict[str, Format] = {

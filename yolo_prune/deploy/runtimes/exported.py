@@ -83,7 +83,7 @@ class ExportedRuntime(Runtime):
                 cost = checkpoint_cost(path, imgsz)
                 path = export_for_timing(path, self.format, tmp / f"{i}-{path.stem}{self.spec.suffix}", imgsz, fast_dfl)
             run = self.spec.runner(path, threads)
-            loaded.append(Loaded(lambda run=run: run(x), disk_size(path), "fp32", cost))
+            loaded.append(Loaded(lambda run=run: run(x), disk_size(path), _precision(path), cost))
         return loaded
 
     def deployable(self, weights: Path, imgsz: int) -> Path:
@@ -111,3 +111,12 @@ class LitertCPU(ExportedRuntime):
 
 
 RUNTIMES = (MnnCPU(), ExecutorchCPU(), LitertCPU())
+
+
+def _precision(path: Path) -> str:
+    """int8 for an export Ultralytics quantized (its metadata's `args.quantize`/`int8`), else fp32: every runner
+    here computes the rest in float32."""
+    from ultralytics.nn.backends.base import BaseBackend
+
+    args = BaseBackend.read_metadata(path).get("args") or {}
+    return "int8" if args.get("quantize") == 8 or args.get("int8") else "fp32"
