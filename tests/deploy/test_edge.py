@@ -84,9 +84,12 @@ def test_int8_is_refused_where_the_format_has_none_and_needs_data(tmp_path, weig
     assert not any(tmp_path.iterdir())
 
 
-def test_runtimes_without_a_conv_timer_say_how_to_prune_for_them():
-    with pytest.raises(ConfigError, match="^runtime 'litert-cpu' has no conv timer yet, so it cannot choose widths"):
-        RUNTIMES["litert-cpu"].layer_timer(1)
+@pytest.mark.parametrize("runtime", ["mnn-cpu", "executorch-cpu", "litert-cpu"])
+def test_runtimes_without_a_conv_timer_model_convs_on_onnxruntime(tmp_path, runtime):
+    if not installed(RUNTIMES[runtime].format):
+        pytest.skip(f"{runtime} is not installed: pip install 'yolo-prune[edge]'")
+    timer = RUNTIMES[runtime].layer_timer(2, 1, tmp_path)
+    assert timer.runtime == "onnxruntime-cpu" and timer.threads == 2  # what the width table will say it timed on
 
 
 @needs("ncnn")

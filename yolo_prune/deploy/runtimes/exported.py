@@ -3,12 +3,14 @@ float32, the parity check's runner): `mnn-cpu`, `executorch-cpu` and `litert-cpu
 `ncnn-cpu` and `openvino-cpu` (their own modules, which add a conv timer).
 
 A checkpoint is exported with `export.export_format` (parity-checked) before it is timed, as onnxruntime does with
-ONNX, so an original and its prune are timed as the files a user would ship. A runtime here without a conv timer
-benches models and checks a prune end to end, but cannot choose widths for itself (`layer_timer` says so).
+ONNX, so an original and its prune are timed as the files a user would ship. The runtimes of this module have no
+conv timer of their own: a prune for them models conv latency on onnxruntime and measures every candidate end to
+end in the runtime itself (`layer_timer`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -23,6 +25,8 @@ from yolo_prune.errors import ConfigError, ExportError, ModelLoadError
 if TYPE_CHECKING:
     from yolo_prune.deploy.formats import Format
     from yolo_prune.pruning.latency import LayerTimer
+
+LOGGER = logging.getLogger("yolo_prune")
 
 
 class ExportedRuntime(Runtime):
@@ -92,10 +96,14 @@ class ExportedRuntime(Runtime):
         return Path(export_format(weights, self.format, imgsz).file)
 
     def layer_timer(self, threads: int | None = None, batch: int = 1, cache: Path | None = None) -> LayerTimer:
-        raise ConfigError(
-            f"runtime '{self.name}' has no conv timer yet, so it cannot choose widths: prune for onnxruntime-cpu or "
-            f"ncnn-cpu (or by --target-macs with --allocation sensitivity or uniform) and bench in {self.name}"
-        )
+        """No conv timer of its own (timing a lone conv would mean converting each shape to this format, seconds
+        apiece): the latency model times convs on onnxruntime with the same threads, and the end-to-end rounds,
+        measured in this runtime, correct its aim (`pruning.speed`)."""
+        from yolo_prune.deploy.runtimes.onnx_runtime import OnnxruntimeTimer
+
+        self.check(threads, batch, "--batch")
+        LOGGER.info(f"  {self.name} has no conv timer: the latency model times convs on onnxruntime, end to end on it")
+        return OnnxruntimeTimer(threads, cache)
 
 
 class MnnCPU(ExportedRuntime):
