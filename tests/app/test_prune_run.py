@@ -224,7 +224,7 @@ def test_an_unreachable_speed_target_on_a_gpu_names_the_launch_cost():
 
 
 def test_a_runtime_this_machine_cannot_time_on_fails_before_any_work(tmp_path):
-    with pytest.raises(ConfigError, match="unknown runtime 'tensorrt'; choose one of: onnxruntime-cpu, torch-cpu"):
+    with pytest.raises(ConfigError, match="unknown runtime 'tensorrt'; choose one of: onnxruntime-cpu, mnn-cpu, "):
         prune_run.run_prune("yolov8n.yaml", PruneConfig(target_speedup=1.5, runtime="tensorrt"), tmp_path / "a")
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="runtime 'torch-cuda-fp16' needs a CUDA GPU"):

@@ -48,10 +48,9 @@ def test_formats_by_name_and_their_default_files():
         "executorch-cpu",
         "litert-cpu",
     ]
-    with pytest.raises(
-        ConfigError, match="unknown export format 'tensorrt'; choose one of onnx, torchscript, openvino"
-    ):
-        get_format("tensorrt")
+    assert get_format("TensorRT") is FORMATS["engine"]
+    with pytest.raises(ConfigError, match="^unknown export format 'trt'; choose one of onnx, torchscript, openvino"):
+        get_format("trt")
 
 
 def test_an_option_a_format_does_not_take_is_refused_naming_who_takes_it(tmp_path):

@@ -56,7 +56,7 @@ def test_kernel_time_leaves_out_reorders():
 
 
 def test_unknown_runtime_and_bad_threads():
-    with pytest.raises(ConfigError, match="unknown runtime 'tensorrt'; choose one of: onnxruntime-cpu, torch-cpu, tor"):
+    with pytest.raises(ConfigError, match="unknown runtime 'tensorrt'; choose one of: onnxruntime-cpu, mnn-cpu, "):
         get_runtime("tensorrt")
     with pytest.raises(ConfigError, match="unknown runtime"):
         get_timer("tensorrt")

@@ -96,3 +96,19 @@ print(json.dumps(shapes))
         with torch.no_grad():
             y = model.eval()(torch.rand(1, 3, IMGSZ, IMGSZ))[0]
         assert shapes[name] == [list(t.shape) for t in (y if isinstance(y, tuple) else (y,))], name
+
+
+@pytest.mark.parametrize(
+    "name", [n if n == "yolo26n-seg.yaml" else pytest.param(n, marks=pytest.mark.slow) for n in TASK_YAMLS]
+)
+def test_the_default_latency_allocation_prunes_every_task_model(name):
+    """YOLO26-seg's training-only semantic branch once ended the data-free default in a KeyError: its convs share
+    groups with the inference path but never run in the inference forward, so they have no shape to time."""
+    from conftest import PaddedTimer
+
+    torch.manual_seed(0)
+    model = load_model(name)
+    config = PruneConfig(target_macs=0.5, imgsz=64, allocation="latency", round_to=8)
+    small, result = prune(model, config, timer=PaddedTimer(8))
+    assert abs(result.macs_fraction - 0.5) < 0.03 and result.allocation == "latency"
+    assert task_of(small) == TASK_YAMLS[name]

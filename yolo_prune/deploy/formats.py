@@ -254,6 +254,16 @@ FORMATS: dict[str, Format] = {
             aliases=("litert",),
         ),
         Format("coreml", ".mlpackage", None, (("coremltools", "coremltools>=9.0"),), options=(), loader=_coreml_loader),
+        Format(
+            "engine",
+            ".engine",
+            None,
+            (("tensorrt", "tensorrt>=7.0.0"),),
+            options=("dynamic", "int8"),
+            loader=_engine_loader,
+            aliases=("tensorrt",),
+            gpu=True,
+        ),
     )
 }
 

@@ -181,7 +181,8 @@ def width_table(
         scores = importance(group)
         if scores is None or len(scores) != info.channels:
             continue
-        touched = _touched_convs(DG, group, names)
+        # Convs the inference forward never runs cost nothing there (YOLO26-seg's training-only semantic branch).
+        touched = {conv: use for conv, use in _touched_convs(DG, group, names).items() if conv in shapes}
         if not touched:
             continue
         min_width = max(1, info.channels - int(info.channels * max_layer_ratio))
