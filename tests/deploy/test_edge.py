@@ -78,7 +78,8 @@ def test_a_missing_package_is_one_line_naming_the_extra(tmp_path, weights, monke
 def test_int8_is_refused_where_the_format_has_none_and_needs_data(tmp_path, weights):
     pt = str(weights("yolov8n.yaml"))
     result = runner.invoke(app, ["export", pt, "--format", "ncnn", "--int8", "--out", str(tmp_path / "x")])
-    assert result.exit_code == 1 and result.stderr.strip() == "error: --int8 is for --format onnx, openvino, tflite"
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: --int8 is for --format onnx, openvino, tflite, engine"
     result = runner.invoke(app, ["export", pt, "--format", "openvino", "--int8", "--out", str(tmp_path / "x")])
     assert result.exit_code == 1 and result.stderr.strip().startswith("error: --int8 needs --data DATA")
     assert not any(tmp_path.iterdir())
