@@ -72,11 +72,13 @@ def test_cli_bench_json_and_table(weights):
 def test_bench_on_torch_cpu_times_the_checkpoints_at_a_batch(weights):
     full, pruned = weights("yolov8n.yaml", pruned=False), weights("yolov8n.yaml")
     one = bench([full, pruned], imgsz=IMGSZ, runs=5, warmup=1, threads=1, runtime="torch-cpu")
-    four = bench([full], imgsz=IMGSZ, runs=5, warmup=1, threads=1, runtime="torch-cpu", batch=4)
+    # 16 images per call: at this tiny size a call is mostly per-layer overhead, and 4 images once timed faster than
+    # one on a loaded CI machine (7.97 against 8.36 ms); 16 cost 5x one here.
+    sixteen = bench([full], imgsz=IMGSZ, runs=5, warmup=1, threads=1, runtime="torch-cpu", batch=16)
     assert all(r.onnx_bytes is None and r.precision == "fp32" and r.cost_source == "pytorch" for r in one)
     assert one[1].macs < 0.6 * one[0].macs and one[1].source_bytes < one[0].source_bytes
     assert one[0].speedup == 1.0 and all(0 < r.median_ms <= r.p90_ms for r in one)
-    assert four[0].median_ms > one[0].median_ms  # four images per call cost more than one
+    assert sixteen[0].median_ms > one[0].median_ms  # sixteen images per call cost more than one
     assert json.dumps([r.to_dict() for r in one])
 
 
