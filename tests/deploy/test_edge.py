@@ -173,3 +173,16 @@ def test_mnn_export_never_runs_pip_and_bench_json_stays_parseable(tmp_path, weig
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "YOLO_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["rows"][0]["model"] == pt
+
+
+@pytest.mark.parametrize(
+    "args, precision",
+    [({"quantize": 8}, "int8"), ({"int8": True}, "int8"), ({"quantize": "w8a16"}, "w8a16"), ({}, "fp32")],
+)
+def test_bench_labels_an_export_by_how_ultralytics_quantized_it(tmp_path, args, precision):
+    from yolo_prune.deploy.runtimes.exported import _precision
+
+    folder = tmp_path / "m_openvino_model"
+    folder.mkdir()
+    (folder / "metadata.yaml").write_text(json.dumps({"task": "detect", "args": args}))  # JSON is YAML
+    assert _precision(folder) == precision

@@ -122,9 +122,13 @@ RUNTIMES = (MnnCPU(), ExecutorchCPU(), LitertCPU())
 
 
 def _precision(path: Path) -> str:
-    """int8 for an export Ultralytics quantized (its metadata's `args.quantize`/`int8`), else fp32: every runner
-    here computes the rest in float32."""
+    """How Ultralytics quantized an export, from its metadata: int8 (`quantize: 8` or `int8`), w8a16 or w8a32 (int8
+    weights with int16 or float activations, LiteRT's other schemes), else fp32 (every runner here computes the rest
+    in float32)."""
     from ultralytics.nn.backends.base import BaseBackend
 
     args = BaseBackend.read_metadata(path).get("args") or {}
-    return "int8" if args.get("quantize") == 8 or args.get("int8") else "fp32"
+    quantize = args.get("quantize")
+    if quantize == 8 or args.get("int8"):
+        return "int8"
+    return str(quantize) if isinstance(quantize, str) and quantize.startswith("w8") else "fp32"
