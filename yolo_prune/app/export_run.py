@@ -49,10 +49,13 @@ class ExportReport:
     used; per format, its outcome (`outcomes`, for several formats, timing or mAP)."""
 
     model: str
-    results: list[ExportResult]
     calibration: list[Path] | None = None
     outcomes: list[FormatOutcome] = field(default_factory=list)
     against: str | None = None
+
+    @property
+    def results(self) -> list[ExportResult]:
+        return [o.result for o in self.outcomes if o.result is not None]
 
     def to_dict(self) -> dict:
         return {
@@ -106,20 +109,22 @@ def run_export(
     specs = parse_formats(fmt)
     model = Path(model)
     single = len(specs) == 1
-    if int8 and single and specs[0].name != "onnx" and "int8" not in specs[0].options:
-        raise ConfigError(f"--int8 is for --format {', '.join(f.name for f in _int8_formats())}")
+    if int8 and single and not _takes_int8(specs[0]):
+        raise ConfigError(f"--int8 is for --format {', '.join(f.name for f in FORMATS.values() if _takes_int8(f))}")
     if int8 and data is None:
         raise ConfigError("--int8 needs --data DATA, a dataset YAML whose train images calibrate it")
     if int8 and dynamic:
         raise ConfigError("--int8 needs a fixed input size; drop --dynamic")
     if against is not None:
         against = _check_against(Path(against), model)
-    files = calibration_files(data=data, calib=calib) if int8 else None  # a bad dataset fails before writing
-    fraction = min(1.0, calib / len(train_images(data))) if int8 else 1.0
+    files, fraction = None, 1.0
+    if int8:  # a bad dataset fails before anything is written
+        train = train_images(data)
+        files, fraction = calibration_files(images=train, calib=calib), min(1.0, calib / len(train))
     folder = Path(out) if out is not None and not single else model.parent
     options = {"dynamic": dynamic, "opset": opset, "simplify": simplify}
     tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
-    report = ExportReport(str(model), [], files, against=None if against is None else str(against))
+    report = ExportReport(str(model), files, against=None if against is None else str(against))
     for spec in specs:
         target = Path(out) if single and out is not None else spec.default_out(folder / model.name)
         taken = {k: v for k, v in options.items() if k in spec.options or single}
@@ -133,11 +138,10 @@ def run_export(
             LOGGER.warning(f"{spec.name}: {e}")
             report.outcomes.append(FormatOutcome(spec.name, error=str(e)))
             continue
-        report.results.append(result)
         report.outcomes.append(_measure(FormatOutcome(spec.name, result), spec, against, data, imgsz, threads, runs))
-        if int8 and (spec.name == "onnx" or "int8" in spec.options):
-            report.results.append(_int8(model, spec, result, files, data, fraction, imgsz, fast_dfl))
-            outcome = FormatOutcome(f"{spec.name} int8", report.results[-1])
+        if int8 and _takes_int8(spec):
+            quantized = _int8(model, spec, result, files, data, fraction, imgsz, fast_dfl)
+            outcome = FormatOutcome(f"{spec.name} int8", quantized)
             report.outcomes.append(_measure(outcome, spec, against, data, imgsz, threads, runs))
     if not report.results:
         raise ExportError("no format could be exported: " + "; ".join(f"{o.error}" for o in report.outcomes))
@@ -198,5 +202,6 @@ def _check_against(against: Path, model: Path) -> Path:
     return against
 
 
-def _int8_formats() -> list[Format]:
-    return [FORMATS["onnx"], *(f for f in FORMATS.values() if "int8" in f.options)]
+def _takes_int8(spec: Format) -> bool:
+    """ONNX is quantized by onnxruntime after its export; the others' exporters make INT8 themselves."""
+    return spec.name == "onnx" or "int8" in spec.options

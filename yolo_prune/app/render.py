@@ -222,7 +222,7 @@ def synth_text(manifest: dict, data_yaml) -> str:
 def export_text(report) -> str:
     """One row per exported file (a format's, then its INT8), or per format that could not be made, with its parity
     check, size, and where asked its speed against the original and its mAP."""
-    outcomes = report.outcomes or []
+    outcomes = report.outcomes
     timed = any(o.timing for o in outcomes)
     validated = any(o.map50_95 is not None for o in outcomes)
     rows = []

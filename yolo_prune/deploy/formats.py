@@ -120,7 +120,7 @@ def ncnn_net(param: str | Path, weights: str | Path | bytes, threads: int | None
         setattr(net.opt, option, False)
     if threads:
         net.opt.num_threads = threads
-    if isinstance(param, Path) or Path(str(param)).is_file():
+    if isinstance(param, Path):
         net.load_param(str(param))
     else:
         net.load_param_mem(str(param))

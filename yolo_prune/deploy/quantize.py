@@ -125,7 +125,6 @@ def calibration_files(
 
     Evenly spread rather than the first `calib`: datasets are often ordered by source or scene.
     """
-
     if calib < 1:
         raise ConfigError(f"--calib must be at least 1, got {calib}")
     if (data is None) == (images is None):

@@ -14,7 +14,7 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,3 +99,14 @@ class CachedTimer:
 
     def _time(self, s: ConvShape) -> float:
         raise NotImplementedError
+
+
+def wall_ms(run: Callable[[], object]) -> list[float]:
+    """Milliseconds of `run` per call, wall clock: at least `MIN_RUNS` calls, more until `MIN_MS` were spent (at most
+    `MAX_RUNS`). Warm-up is the caller's: runtimes need different amounts."""
+    wall: list[float] = []
+    while len(wall) < MIN_RUNS or (len(wall) < MAX_RUNS and sum(wall) < MIN_MS):
+        t0 = time.perf_counter_ns()
+        run()
+        wall.append((time.perf_counter_ns() - t0) / 1e6)
+    return wall

@@ -8,7 +8,6 @@ memory and times the extraction with the same options as `bench`. ncnn packs cha
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,7 +15,7 @@ import numpy as np
 
 from yolo_prune.checks import check_threads
 from yolo_prune.deploy.runtimes.exported import ExportedRuntime
-from yolo_prune.deploy.timer_cache import MAX_RUNS, MIN_MS, MIN_RUNS, CachedTimer, cpu_machine
+from yolo_prune.deploy.timer_cache import CachedTimer, cpu_machine, wall_ms
 
 if TYPE_CHECKING:
     from yolo_prune.pruning.cost import ConvShape
@@ -67,12 +66,7 @@ class NcnnTimer(CachedTimer):
 
         for _ in range(WARMUP):
             run()
-        wall: list[float] = []
-        while len(wall) < MIN_RUNS or (len(wall) < MAX_RUNS and sum(wall) < MIN_MS):
-            t0 = time.perf_counter_ns()
-            run()
-            wall.append((time.perf_counter_ns() - t0) / 1e6)
-        return float(np.median(wall))
+        return float(np.median(wall_ms(run)))
 
 
 def conv_network(s: ConvShape) -> tuple[str, bytes]:

@@ -14,7 +14,6 @@ import functools
 import json
 import logging
 import tempfile
-import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -26,7 +25,7 @@ from yolo_prune.checks import check_threads
 from yolo_prune.deploy.onnx_cost import onnx_cost
 from yolo_prune.deploy.ort_session import open_session, session_options
 from yolo_prune.deploy.runtimes.base import DEFAULT_RUNTIME, Loaded, Runtime, checkpoint_cost, export_for_timing
-from yolo_prune.deploy.timer_cache import MAX_RUNS, MIN_MS, MIN_RUNS, CachedTimer, cpu_machine
+from yolo_prune.deploy.timer_cache import CachedTimer, cpu_machine, wall_ms
 from yolo_prune.errors import ConfigError
 
 if TYPE_CHECKING:  # listing the runtimes must not load torch
@@ -122,11 +121,7 @@ class OnnxruntimeTimer(CachedTimer):
             feed = {"x": np.random.default_rng(0).random((1, s.cin, s.h, s.w), dtype=np.float32)}
             for _ in range(2):
                 session.run(None, feed)
-            wall: list[float] = []
-            while len(wall) < MIN_RUNS or (len(wall) < MAX_RUNS and sum(wall) < MIN_MS):
-                t0 = time.perf_counter_ns()
-                session.run(None, feed)
-                wall.append((time.perf_counter_ns() - t0) / 1e6)
+            wall = wall_ms(lambda: session.run(None, feed))
             events = json.loads(Path(session.end_profiling()).read_text())
         # the kernels' time; the whole run's if the profile holds none (a runtime that names its events otherwise)
         return _kernel_ms(events, len(wall)) or float(np.median(wall))

@@ -8,7 +8,6 @@ threads and a GPU runs cuDNN's autotuner (each conv shape picks its fastest kern
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from yolo_prune.deploy.runtimes.base import Loaded, Runtime
-from yolo_prune.deploy.timer_cache import MAX_RUNS, MIN_MS, MIN_RUNS, CachedTimer, cpu_machine
+from yolo_prune.deploy.timer_cache import CachedTimer, cpu_machine, wall_ms
 from yolo_prune.errors import ConfigError
 
 if TYPE_CHECKING:  # listing the runtimes must not load torch
@@ -148,14 +147,9 @@ class TorchTimer(CachedTimer):
         conv = nn.Conv2d(s.cin, s.cout, s.k, s.stride, s.pad, s.dilation, s.groups, bias=True)
         module = self.spec.prepare(nn.Sequential(conv, nn.SiLU()) if s.act else conv)
         x = self.spec.tensor((self.batch, s.cin, s.h, s.w))
-        wall: list[float] = []
         with self.spec.timing(self.threads):
             for _ in range(3):  # warm-up; on a GPU, cuDNN's autotuner picks the kernel here
                 module(x)
             self.spec.synchronize()
-            while len(wall) < MIN_RUNS or (len(wall) < MAX_RUNS and sum(wall) < MIN_MS):
-                t0 = time.perf_counter_ns()
-                module(x)
-                self.spec.synchronize()
-                wall.append((time.perf_counter_ns() - t0) / 1e6)
+            wall = wall_ms(lambda: (module(x), self.spec.synchronize()))
         return float(np.median(wall))
