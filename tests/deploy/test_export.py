@@ -82,6 +82,8 @@ def test_cli_export_json_and_table(tmp_path, weights):
         (["export", "{pt}", "--format", ","], "error: --format names no format"),
         (["export", "{pt}", "--against", "{pt}"], "error: --against is the original to time against; it is MODEL"),
         (["export", "{pt}", "--against", "missing.pt"], "error: model file not found: missing.pt"),
+        (["export", "{pt}", "--against", "{full}", "--runs", "0"], "error: --runs must be at least 1, got 0"),
+        (["export", "{pt}", "--against", "{full}", "--threads", "0"], "error: --threads must be at least 1, got 0"),
         (["export", "{pt}", "--int8"], "error: --int8 needs --data DATA"),
         (["export", "{pt}", "--int8", "--data", "no.yaml"], "error: dataset file not found: no.yaml"),
         (["export", "{pt}", "--int8", "--data", "{data}", "--calib", "0"], "error: --calib must be at least 1, got 0"),
@@ -99,7 +101,8 @@ def test_cli_export_json_and_table(tmp_path, weights):
 )
 def test_cli_bad_input_is_one_line_error_and_writes_nothing(tmp_path, weights, tiny_data, args, message):
     pt = weights("yolov8n.yaml")
-    args = [a.replace("{pt}", str(pt)).replace("{data}", str(tiny_data)) for a in args]
+    full = weights("yolov8n.yaml", pruned=False)
+    args = [a.replace("{pt}", str(pt)).replace("{data}", str(tiny_data)).replace("{full}", str(full)) for a in args]
     if args[0] == "export":
         args += ["--out", str(tmp_path / "out" / "m.onnx")]
     before = sorted(pt.parent.iterdir())

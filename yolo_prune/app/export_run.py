@@ -116,7 +116,7 @@ def run_export(
     if int8 and dynamic:
         raise ConfigError("--int8 needs a fixed input size; drop --dynamic")
     if against is not None:
-        against = _check_against(Path(against), model)
+        against = _check_against(Path(against), model, threads, runs)
     files, fraction = None, 1.0
     if int8:  # a bad dataset fails before anything is written
         train = train_images(data)
@@ -193,12 +193,16 @@ def _measure(
     return outcome
 
 
-def _check_against(against: Path, model: Path) -> Path:
-    from yolo_prune.checks import check_model_file
+def _check_against(against: Path, model: Path, threads: int | None, runs: int) -> Path:
+    """The original to time against, and the timing options, checked before anything is exported."""
+    from yolo_prune.checks import check_model_file, check_threads
 
     check_model_file(against, (".pt",))
     if against.resolve() == model.resolve():
         raise ConfigError("--against is the original to time against; it is MODEL itself")
+    check_threads(threads)
+    if runs < 1:
+        raise ConfigError(f"--runs must be at least 1, got {runs}")
     return against
 
 
