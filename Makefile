@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export YOLO_OFFLINE ?= 1
 
-.PHONY: install demo demo-fast test test-slow lint clean
+.PHONY: install demo demo-fast test test-slow lint docs wheel-check clean
 
 $(BIN)/yolo-prune: pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -42,6 +42,14 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check yolo_prune tests benchmarks
 	$(BIN)/ruff format --check yolo_prune tests benchmarks
+
+# The README's option tables are generated from --help (tests/app/test_docs.py fails when they differ).
+docs: install
+	$(BIN)/python -m yolo_prune.app.reference README.md
+
+# The wheel, installed in a fresh venv outside the checkout: --version, demo --fast and the README's Python example.
+wheel-check: install
+	.ci/wheel-check
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -455,7 +455,7 @@ def smoke_setup(args: argparse.Namespace) -> None:
 
     out = Path(args.out)
     args.data = str(generate(out / "data", n_train=24, n_val=8, imgsz=64))
-    args.weights = str(REPO / "weights" / "demo-yolov8n.pt")
+    args.weights = str(REPO / "yolo_prune" / "app" / "baselines" / "demo-yolov8n.pt")
     args.targets, args.official, args.seeds = ["0.5"], ["yolo11n.yaml"], [0, 1]
     args.epochs, args.scratch_epochs, args.imgsz, args.batch = 1, 1, 64, 8
     args.bench_runs, args.bench_imgsz = 3, [64]

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from yolo_prune._version import __version__
 from yolo_prune.deploy.formats import FORMATS
 from yolo_prune.deploy.runtimes import DEFAULT_RUNTIME, RUNTIMES
 from yolo_prune.errors import ConfigError, YoloPruneError
@@ -72,6 +73,21 @@ def _handled(interrupted: Callable[..., str] | None = None):
         return run
 
     return wrap
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"yolo-prune {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Shrink Ultralytics YOLO detectors with structured (dependency-graph) channel pruning."""
 
 
 @app.command()

@@ -1,7 +1,8 @@
 """`yolo-prune demo`: the whole job, offline, on this machine, in minutes.
 
-generate synthetic data (cached) -> baseline from weights/ (trained if missing) -> prune to 50% MACs -> fine-tune ->
-validate before/after -> export ONNX with the parity check -> bench original vs pruned -> report.md, report.json, PNGs.
+generate synthetic data (cached) -> baseline shipped in app/baselines/ (trained if missing) -> prune to 50% MACs ->
+fine-tune -> validate before/after -> export ONNX with the parity check -> bench original vs pruned -> report.md,
+report.json, PNGs.
 Every stage is the same API the CLI commands use; this module only chains them and writes the summary.
 """
 
@@ -22,6 +23,7 @@ from yolo_prune.app.prune_run import run_prune
 from yolo_prune.app.render import markdown_table
 from yolo_prune.app.train_run import run_train
 from yolo_prune.atomic import write_json, write_text
+from yolo_prune.cache import cache_dir
 from yolo_prune.data.synthetic import generate
 from yolo_prune.deploy.bench import bench
 from yolo_prune.deploy.export import export_onnx
@@ -30,7 +32,7 @@ from yolo_prune.pruning.config import PruneConfig
 from yolo_prune.train.finetune import FinetuneConfig
 
 LOGGER = logging.getLogger("yolo_prune")
-REPO = Path(__file__).resolve().parents[2]
+BASELINES = Path(__file__).resolve().with_name("baselines")  # package data: the demo runs from an installed wheel
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,10 @@ class DemoTask:
 
 
 TASKS = {
-    "detect": DemoTask("yolov8n.yaml", REPO / "weights" / "demo-yolov8n.pt"),
-    "segment": DemoTask("yolov8n-seg.yaml", REPO / "weights" / "demo-yolov8n-seg.pt", "mask_map50_95", "mask mAP50-95"),
-    "pose": DemoTask("yolov8n-pose.yaml", REPO / "weights" / "demo-yolov8n-pose.pt", "pose_map50_95", "pose mAP50-95"),
-    "obb": DemoTask("yolov8n-obb.yaml", REPO / "weights" / "demo-yolov8n-obb.pt"),
+    "detect": DemoTask("yolov8n.yaml", BASELINES / "demo-yolov8n.pt"),
+    "segment": DemoTask("yolov8n-seg.yaml", BASELINES / "demo-yolov8n-seg.pt", "mask_map50_95", "mask mAP50-95"),
+    "pose": DemoTask("yolov8n-pose.yaml", BASELINES / "demo-yolov8n-pose.pt", "pose_map50_95", "pose mAP50-95"),
+    "obb": DemoTask("yolov8n-obb.yaml", BASELINES / "demo-yolov8n-obb.pt"),
 }
 TASK_ALIASES = {"seg": "segment"}
 
@@ -94,7 +96,7 @@ def run_demo(
     commands: dict[str, str] = {}
 
     folder = "synthetic" + ("" if name == "detect" else f"-{name}") + ("-fast" if fast else "")
-    data_root = Path(data_dir) if data_dir else REPO / "datasets" / folder
+    data_root = Path(data_dir) if data_dir else cache_dir() / "datasets" / folder
     _stage(1, total, f"synthetic data in {data_root} (made once, then reused)")
     data = generate(data_root, n_train=plan.n_train, n_val=plan.n_val, imgsz=plan.imgsz, task=name)
     commands["data"] = (
@@ -114,8 +116,8 @@ def run_demo(
             f"--out {out / 'baseline'}"
         )
     else:
-        _stage(2, total, f"baseline {baseline.relative_to(REPO)}")
-        commands["baseline"] = f"(committed) {baseline.relative_to(REPO)}; see weights/README.md"
+        _stage(2, total, f"baseline {baseline.name} (shipped with yolo_prune)")
+        commands["baseline"] = f"(shipped with yolo_prune) {baseline}; its recipe: weights/README.md in the source"
 
     _stage(3, total, f"pruning to 50% MACs and fine-tuning for {plan.finetune_epochs} epoch(s)")
     config = PruneConfig(target_macs=0.5, method="l2", imgsz=plan.imgsz, data=str(data))
