@@ -252,6 +252,7 @@ FORMATS: dict[str, Format] = {
             options=("int8",),
             runtime="litert-cpu",
             aliases=("litert",),
+            int8_packages=(("ai_edge_quantizer", "ai-edge-quantizer>=0.10.0"),),  # litert_int8.quantize_litert
         ),
         Format("coreml", ".mlpackage", None, (("coremltools", "coremltools>=9.0"),), options=(), loader=_coreml_loader),
         Format(
