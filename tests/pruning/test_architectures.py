@@ -95,3 +95,22 @@ print(json.dumps(shapes))
 
 def test_every_block_of_the_shipped_models_is_listed_as_tested(pruned_files):
     assert blocks and blocks <= TESTED_BLOCKS, sorted(blocks - TESTED_BLOCKS)
+
+
+@pytest.mark.parametrize(
+    "name", [n if n == "yolov10n.yaml" else pytest.param(n, marks=pytest.mark.slow) for n in YAMLS]
+)
+def test_the_default_latency_allocation_prunes_every_shipped_yaml(name):
+    """The data-free default (`latency`, the head last) on every shipped detector, as `prune MODEL --target-macs 0.5`
+    runs it, with a stand-in conv timer (blocks of 8) instead of onnxruntime's."""
+    from conftest import PaddedTimer
+
+    torch.manual_seed(0)
+    model = load_model(name)
+    config = PruneConfig(target_macs=0.5, imgsz=IMGSZ, allocation="latency", round_to=8)
+    small, result = prune(model, config, timer=PaddedTimer(8))
+    assert abs(result.macs_fraction - 0.5) < 0.03 and result.allocation == "latency"
+    with torch.no_grad():
+        out = small.eval()(torch.rand(1, 3, IMGSZ, IMGSZ))[0]
+    # boxes + classes per anchor; YOLO26 and YOLOv10 end to end: (B, 300, 6)
+    assert out.shape[1] == 4 + len(small.names) or out.shape[-1] == 6
