@@ -95,10 +95,13 @@ def test_litert_int8_keeps_the_head_decoding_float(tmp_path, weights, tiny_data)
 
     from yolo_prune.deploy.runtimes.exported import _precision
 
-    out = tmp_path / "m_int8.tflite"
-    result = export_format(weights("yolov8n.yaml"), "tflite", IMGSZ, out=out, int8_data=tiny_data, int8_fraction=0.5)
-    assert result.file == out and result.details["precision"] == "int8" and _precision(out) == "int8"
-    assert sorted(tmp_path.iterdir()) == [out]
+    fp32, out = tmp_path / "m.tflite", tmp_path / "model_int8.tflite"  # INT8: named after the checkpoint, model.pt
+    args = ["export", str(weights("yolov8n.yaml")), "--format", "tflite", "--imgsz", str(IMGSZ), "--out", str(fp32)]
+    result = runner.invoke(app, [*args, "--int8", "--data", str(tiny_data), "--calib", "4", "--json"])
+    assert result.exit_code == 0, result.output  # the one-format export once failed on an unset --simplify
+    fp32_row, int8_row = json.loads(result.stdout)["results"]
+    assert fp32_row["file"] == str(fp32) and int8_row["file"] == str(out) and int8_row["precision"] == "int8"
+    assert sorted(tmp_path.iterdir()) == [fp32, out] and _precision(out) == "int8"
 
     interpreter = Interpreter(str(out), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     interpreter.allocate_tensors()
@@ -122,7 +125,7 @@ def test_litert_int8_keeps_the_head_decoding_float(tmp_path, weights, tiny_data)
         stack.extend(producer[t] for t in op["inputs"] if t in producer)
     assert final_convs == 6  # box and class convs of the three levels, all float
     assert len(seen) > 20
-    assert result.details["calibration_images"] == 4  # int8_fraction of the 8 train images
+    assert int8_row["calibration_images"] == 4  # --calib of the 8 train images
 
 
 @pytest.mark.parametrize("runtime", ["mnn-cpu", "executorch-cpu", "litert-cpu"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import importlib.util
+import io
 import logging
 import shutil
 import sys
@@ -134,6 +135,9 @@ def export_format(
     if int8_data is not None:
         export_args["int8"] = True
     _check_export_args(weights, spec, imgsz, tolerance, export_args)
+    # An option the format does not take, left unset (None, False), is not passed on: Ultralytics refuses any
+    # non-default option a format does not list, and simplify's default is True (`--format tflite` failed on it).
+    export_args = {k: v for k, v in export_args.items() if k in spec.options or v not in (None, False)}
     if int8_data is not None:
         export_args.update(data=str(int8_data), split="train", fraction=int8_fraction)
     out = Path(out) if out is not None else spec.default_out(weights)
@@ -270,7 +274,7 @@ def _litert_int8(
         raise ExportError(f"cannot write {out}: {e.strerror or e}") from e
     try:
         fp32 = _run_exporter(weights, "tflite", imgsz, work / "fp32.tflite", end2end=False, **fp32_args)
-        with quiet_output(1, 2):  # the quantizer prints its progress and sizes on stdout
+        with _converters_quiet():  # the quantizer prints its progress and sizes on stdout
             details = quantize_litert(
                 fp32, out, files, metadata_args={"quantize": 8, "data": str(data), "fraction": fraction}
             )
@@ -286,6 +290,8 @@ def _converters_quiet() -> Iterator[None]:
     - pnnx (NCNN), litert-torch, coremltools and MNN's converter print their progress on stdout and stderr from C
       code and subprocesses, hundreds of lines per export (`formats.quiet_output`); the exporter's exception says
       what failed, and Ultralytics' own log is quieted to warnings by the CLI anyway;
+    - litert-torch and ai-edge-quantizer print theirs from Python too: `sys.stdout` is swapped as well, which the
+      descriptors alone do not cover where stdout is not descriptor 1 (an in-process caller, the CLI's test runner);
     - MNN's converter imports its telemetry module, which runs `pip install aliyun-log-python-sdk` when that is
       missing and then phones home: the module is marked absent, so the converter's own `except ImportError` skips it.
     """
@@ -294,7 +300,7 @@ def _converters_quiet() -> Iterator[None]:
     if patched:
         sys.modules[telemetry] = None  # type: ignore[assignment]
     try:
-        with quiet_output(1, 2):
+        with quiet_output(1, 2), contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
         if patched:
