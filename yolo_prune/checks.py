@@ -9,12 +9,23 @@ from yolo_prune.errors import ConfigError, ModelLoadError
 
 # Ultralytics' detectors downsample by 32 at their coarsest level (P5); P6 models by 64, which their own stride sets.
 STRIDE = 32
+# Above any size these detectors are trained or deployed at (P6 models: 1280): a slip such as 64000 for 640 would
+# otherwise trace, train or time for hours, or run out of memory, before anything is reported.
+MAX_IMGSZ = 8192
 
 
 def check_imgsz(imgsz: int) -> None:
-    """Square input sizes must be positive multiples of the largest stride."""
-    if imgsz < STRIDE or imgsz % STRIDE:
-        raise ConfigError(f"--imgsz must be a positive multiple of {STRIDE} (the largest stride), got {imgsz}")
+    """Square input sizes must be positive multiples of the largest stride, up to `MAX_IMGSZ`."""
+    if imgsz < STRIDE or imgsz % STRIDE or imgsz > MAX_IMGSZ:
+        raise ConfigError(
+            f"--imgsz must be a positive multiple of {STRIDE} (the largest stride) up to {MAX_IMGSZ}, got {imgsz}"
+        )
+
+
+def check_at_least(option: str, value: int | float, low: int) -> None:
+    """A count that the user typed as `option` is `low` or more."""
+    if value < low:
+        raise ConfigError(f"{option} must be {'0 or more' if low == 0 else f'at least {low}'}, got {value}")
 
 
 def check_fraction(name: str, value: float | None) -> None:

@@ -107,10 +107,10 @@ def corrupt_pt(tmp_path) -> Path:
             "error: --distill is for structured",
         ),
         (["prune", "yolov8n.yaml", "--ratio", "1.5"], "error: --ratio must be between 0 and 1 (exclusive), got 1.5"),
-        (["prune", "yolov8n.yaml", "--ratio", "0.3", "--method", "l7"], "error: unknown method 'l7'"),
+        (["prune", "yolov8n.yaml", "--ratio", "0.3", "--method", "l7"], "error: unknown --method 'l7'"),
         (["prune", "yolov8n.yaml", "--target-macs", "0.001", "--imgsz", "64"], "error: could not reach 0.1%"),
         (["prune", "yolov8n.yaml", "--ratio", "0.3", "--method", "taylor"], "error: --method taylor needs loss"),
-        (["prune", "yolov8n.yaml", "--ratio", "0.3", "--data", "no.yaml"], "error: dataset file not found: no.yaml"),
+        (["prune", "yolov8n.yaml", "--ratio", "0.3", "--data", "no.yaml"], "error: --data no.yaml: dataset file not found"),
         (["info", "model.onnx"], "error: model.onnx: expected a .pt checkpoint or a model .yaml"),
     ],
 )
@@ -177,7 +177,7 @@ def test_prune_to_a_speedup_is_measured_end_to_end(tmp_path):
     [
         (["--target-speedup", "0.8"], "error: --target-speedup must be above 1"),
         (["--target-speedup", "2", "--target-macs", "0.5"], "error: give exactly one of --target-macs"),
-        (["--target-speedup", "2", "--runtime", "tensorrt"], "error: unknown runtime 'tensorrt'; choose one of"),
+        (["--target-speedup", "2", "--runtime", "tensorrt"], "error: unknown --runtime 'tensorrt'; choose one of"),
         (["--target-speedup", "60"], "error: could not reach a predicted 60.00x speedup on onnxruntime-cpu"),
         (["--target-latency", "10000"], "is not below the original's"),
         (["--target-latency", "-1"], "error: --target-latency must be a positive number of milliseconds"),

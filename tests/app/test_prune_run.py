@@ -84,7 +84,7 @@ def test_the_scanning_default_checks_the_train_split_before_anything(tmp_path, t
 
     val_only = tmp_path / "val-only.yaml"
     val_only.write_text(tiny_data.read_text().replace("train: images/train", "train: images/missing"))
-    with pytest.raises(DataError, match="the 'train' split is missing"):
+    with pytest.raises(DataError, match="the 'train' split's images are not there"):
         prune_run.run_prune(
             two_class_weights, PruneConfig(target_macs=0.5, imgsz=64, data=str(val_only)), tmp_path / "r"
         )
@@ -224,10 +224,10 @@ def test_an_unreachable_speed_target_on_a_gpu_names_the_launch_cost():
 
 
 def test_a_runtime_this_machine_cannot_time_on_fails_before_any_work(tmp_path):
-    with pytest.raises(ConfigError, match="unknown runtime 'tensorrt'; choose one of: onnxruntime-cpu, mnn-cpu, "):
+    with pytest.raises(ConfigError, match="unknown --runtime 'tensorrt'; choose one of: onnxruntime-cpu, mnn-cpu, "):
         prune_run.run_prune("yolov8n.yaml", PruneConfig(target_speedup=1.5, runtime="tensorrt"), tmp_path / "a")
     if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="runtime 'torch-cuda-fp16' needs a CUDA GPU"):
+        with pytest.raises(ConfigError, match="--runtime torch-cuda-fp16 needs a CUDA GPU"):
             prune_run.run_prune(
                 "yolov8n.yaml", PruneConfig(target_speedup=1.5, runtime="torch-cuda-fp16"), tmp_path / "b"
             )

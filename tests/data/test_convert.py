@@ -279,9 +279,9 @@ def test_bad_input_raises_typed_errors(tmp_path):
     (tmp_path / "bare" / "JPEGImages").mkdir()
     with pytest.raises(DataError, match="no .xml files in"):
         convert_voc(tmp_path / "bare", tmp_path / "o3")
-    with pytest.raises(ConfigError, match="names repeat: cat"):
+    with pytest.raises(ConfigError, match="--names repeats cat"):
         convert_voc(src, tmp_path / "o4", names=["cat", "cat"])
-    with pytest.raises(ConfigError, match="val_fraction must be between 0 and 1"):
+    with pytest.raises(ConfigError, match="--val-fraction must be between 0 and 1"):
         convert_voc(src, tmp_path / "o5", val_fraction=1.0)
 
     (tmp_path / "bad.json").write_text("{not json")
@@ -332,11 +332,11 @@ def test_cli_convert_prints_summary_and_json(tmp_path):
         ),
         (
             ["--from", "voc", "--out", "{tmp}/new", "--images", "{tmp}/pics"],
-            "error: image folder not found: {tmp}/pics\n",
+            "error: --images {tmp}/pics: folder not found\n",
         ),
         (
             ["--from", "voc", "--out", "{tmp}/new", "--annotations", "{tmp}/xml"],
-            "error: annotation folder not found: {tmp}/xml\n",
+            "error: --annotations {tmp}/xml: folder not found\n",
         ),
     ],
 )

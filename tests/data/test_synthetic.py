@@ -176,17 +176,17 @@ def test_ultralytics_loads_it(tmp_path):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n_train": 0}, "n_train must be an integer >= 1"),
-        ({"n_val": -2}, "n_val must be an integer >= 1"),
-        ({"imgsz": 31}, "imgsz must be an integer >= 32"),
-        ({"imgsz": 64.0}, "imgsz must be an integer"),
-        ({"seed": -1}, "seed must be an integer >= 0"),
+        ({"n_train": 0}, "--train must be an integer >= 1"),
+        ({"n_val": -2}, "--val must be an integer >= 1"),
+        ({"imgsz": 31}, "--imgsz must be an integer >= 32"),
+        ({"imgsz": 64.0}, "--imgsz must be an integer"),
+        ({"seed": -1}, "--seed must be an integer >= 0"),
         ({"classes": ["circle", "hexagon"]}, "unknown class name.*hexagon"),
         ({"classes": "circle"}, "classes must be a non-empty list"),
         ({"classes": []}, "classes must be a non-empty list"),
         ({"classes": ["ring", "ring"]}, "repeat"),
-        ({"difficulty": "extreme"}, "difficulty must be one of easy, hard"),
-        ({"difficulty": None}, "difficulty must be one of"),
+        ({"difficulty": "extreme"}, "--difficulty must be one of easy, hard"),
+        ({"difficulty": None}, "--difficulty must be one of"),
     ],
 )
 def test_bad_arguments(tmp_path, kwargs, match):
@@ -229,7 +229,7 @@ def test_cli_synth(tmp_path):
 def test_cli_synth_errors_and_help(tmp_path):
     result = runner.invoke(app, ["synth", "--out", str(tmp_path / "x"), "--imgsz", "8"])
     assert result.exit_code == 1
-    assert result.output.strip() == "error: imgsz must be an integer >= 32, got 8"
+    assert result.output.strip() == "error: --imgsz must be an integer >= 32, got 8"
     result = runner.invoke(app, ["synth", "--help"])
     assert result.exit_code == 0
     assert "--out" in result.output and "--train" in result.output
@@ -260,5 +260,5 @@ def test_cli_rejects_unknown_difficulty(tmp_path):
 
     result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "s"), "--difficulty", "insane"])
     assert result.exit_code == 1
-    assert result.stderr.strip() == "error: difficulty must be one of easy, hard or a Difficulty, got 'insane'"
+    assert result.stderr.strip() == "error: --difficulty must be one of easy, hard or a Difficulty, got 'insane'"
     assert not (tmp_path / "s").exists()

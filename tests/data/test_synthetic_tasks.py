@@ -256,7 +256,7 @@ def test_same_seed_same_bytes_and_caches_apart(datasets, tmp_path):
     generate(out, **PARAMS)
     assert "task" not in read_manifest(out)["params"]
     assert files(out) == files(datasets["detect"].parent)
-    with pytest.raises(ConfigError, match="task must be one of detect, segment, pose, obb, got 'classify'"):
+    with pytest.raises(ConfigError, match="--task must be one of detect, segment, pose, obb, got 'classify'"):
         generate(tmp_path / "bad", **PARAMS, task="classify")
 
 
@@ -293,7 +293,7 @@ def test_cli_synth_task(tmp_path):
     assert yaml.safe_load((tmp_path / "p" / "data.yaml").read_text())["kpt_shape"] == [4, 3]
     result = CliRunner().invoke(app, ["synth", "--out", str(tmp_path / "x"), "--task", "classify"])
     assert result.exit_code == 1
-    assert result.stderr.strip() == "error: task must be one of detect, segment, pose, obb, got 'classify'"
+    assert result.stderr.strip() == "error: --task must be one of detect, segment, pose, obb, got 'classify'"
     assert not (tmp_path / "x").exists()
     result = CliRunner().invoke(app, ["synth", "--help"])
     assert "--task" in result.output

@@ -89,7 +89,7 @@ def test_bench_bad_runtime_inputs(weights, fp32_onnx):
         bench([weights("yolov8n.yaml")], imgsz=IMGSZ, batch=8)
     with pytest.raises(ConfigError, match="--batch must be at least 1, got 0"):
         bench([weights("yolov8n.yaml")], imgsz=IMGSZ, runtime="torch-cpu", batch=0)
-    with pytest.raises(ConfigError, match="unknown runtime 'coreml'"):
+    with pytest.raises(ConfigError, match="unknown --runtime 'coreml'"):
         bench([weights("yolov8n.yaml")], imgsz=IMGSZ, runtime="coreml")
 
 

@@ -68,7 +68,7 @@ def test_a_missing_package_is_one_line_naming_the_extra(tmp_path, weights, monke
     with pytest.raises(ExportError, match=r"^mnn needs the 'no-such-package' package, which is not installed \(pip"):
         export_format(weights("yolov8n.yaml"), "mnn", IMGSZ, out=tmp_path / "m.mnn")
     assert not any(tmp_path.iterdir())
-    with pytest.raises(ConfigError, match=r"^runtime 'mnn-cpu': mnn needs the 'no-such-package' package"):
+    with pytest.raises(ConfigError, match=r"^--runtime mnn-cpu: mnn needs the 'no-such-package' package"):
         get_runtime("mnn-cpu")
     result = runner.invoke(app, ["bench", str(weights("yolov8n.yaml")), "--runtime", "mnn-cpu"])
     assert result.exit_code == 1 and "Traceback" not in result.output

@@ -78,14 +78,14 @@ def test_cli_export_json_and_table(tmp_path, weights):
     [
         (["export", "missing.pt"], "error: model file not found: missing.pt"),
         (["export", "model.onnx"], "error: model.onnx: expected a .pt checkpoint"),
-        (["export", "{pt}", "--format", "trt"], "error: unknown export format 'trt'; choose one of onnx,"),
+        (["export", "{pt}", "--format", "trt"], "error: unknown --format 'trt'; choose one of onnx,"),
         (["export", "{pt}", "--format", ","], "error: --format names no format"),
         (["export", "{pt}", "--against", "{pt}"], "error: --against is the original to time against; it is MODEL"),
         (["export", "{pt}", "--against", "missing.pt"], "error: model file not found: missing.pt"),
         (["export", "{pt}", "--against", "{full}", "--runs", "0"], "error: --runs must be at least 1, got 0"),
         (["export", "{pt}", "--against", "{full}", "--threads", "0"], "error: --threads must be at least 1, got 0"),
         (["export", "{pt}", "--int8"], "error: --int8 needs --data DATA"),
-        (["export", "{pt}", "--int8", "--data", "no.yaml"], "error: dataset file not found: no.yaml"),
+        (["export", "{pt}", "--int8", "--data", "no.yaml"], "error: --data no.yaml: dataset file not found"),
         (["export", "{pt}", "--int8", "--data", "{data}", "--calib", "0"], "error: --calib must be at least 1, got 0"),
         (
             ["export", "{pt}", "--format", "torchscript", "--simplify"],

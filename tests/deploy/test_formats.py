@@ -49,7 +49,7 @@ def test_formats_by_name_and_their_default_files():
         "litert-cpu",
     ]
     assert get_format("TensorRT") is FORMATS["engine"]
-    with pytest.raises(ConfigError, match="^unknown export format 'trt'; choose one of onnx, torchscript, openvino"):
+    with pytest.raises(ConfigError, match="^unknown --format 'trt'; choose one of onnx, torchscript, openvino"):
         get_format("trt")
 
 
@@ -64,7 +64,7 @@ def test_an_option_a_format_does_not_take_is_refused_naming_who_takes_it(tmp_pat
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
 def test_tensorrt_without_a_gpu_is_one_line_and_writes_nothing(tmp_path, weights):
     with pytest.raises(
-        ExportError, match="^engine export builds for a CUDA GPU, and PyTorch sees none on this machine$"
+        ExportError, match="^--format engine builds for a CUDA GPU, and PyTorch sees none on this machine$"
     ):
         export_format(weights("yolov8n.yaml"), "tensorrt", 64, out=tmp_path / "m.engine")
     assert not any(tmp_path.iterdir())

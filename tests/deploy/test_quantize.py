@@ -56,7 +56,7 @@ def test_int8_quantization(tmp_path, fp32_onnx, tiny_data):
     "kwargs, message",
     [
         ({}, "INT8 calibration needs exactly one of --data"),
-        ({"data": "no.yaml"}, "dataset file not found: no.yaml"),
+        ({"data": "no.yaml"}, "--data no.yaml: dataset file not found"),
         ({"images": "no-such-folder"}, "calibration images not found: no-such-folder"),
         ({"images": [], "calib": 0}, "--calib must be at least 1, got 0"),
     ],

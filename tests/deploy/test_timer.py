@@ -56,9 +56,9 @@ def test_kernel_time_leaves_out_reorders():
 
 
 def test_unknown_runtime_and_bad_threads():
-    with pytest.raises(ConfigError, match="unknown runtime 'tensorrt'; choose one of: onnxruntime-cpu, mnn-cpu, "):
+    with pytest.raises(ConfigError, match="unknown --runtime 'tensorrt'; choose one of: onnxruntime-cpu, mnn-cpu, "):
         get_runtime("tensorrt")
-    with pytest.raises(ConfigError, match="unknown runtime"):
+    with pytest.raises(ConfigError, match="unknown --runtime"):
         get_timer("tensorrt")
     with pytest.raises(ConfigError, match="--threads must be at least 1"):
         OnnxruntimeTimer(threads=0)
@@ -98,7 +98,7 @@ def test_torch_timer_times_the_batch_it_is_given_and_caches_it_apart(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
 def test_the_cuda_runtime_without_a_gpu_is_one_clear_error():
-    with pytest.raises(ConfigError, match="^runtime 'torch-cuda-fp16' needs a CUDA GPU, and PyTorch sees none"):
+    with pytest.raises(ConfigError, match="^--runtime torch-cuda-fp16 needs a CUDA GPU, and PyTorch sees none"):
         get_timer("torch-cuda-fp16")
 
 
@@ -109,7 +109,7 @@ def test_torch_timer_on_cuda_fp16(tmp_path):
     small, big = timer(shapes)
     assert 0 < small < big
     assert "fp16" in json.loads(timer.path.read_text())["machine"]
-    with pytest.raises(ConfigError, match="--threads sets CPU threads; runtime 'torch-cuda-fp16' runs on the GPU"):
+    with pytest.raises(ConfigError, match="--threads sets CPU threads; --runtime torch-cuda-fp16 runs on the GPU"):
         get_runtime("torch-cuda-fp16", threads=2)
 
 

@@ -54,7 +54,7 @@ def test_sensitivity_allocation_reaches_target_and_records_ratios():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"target_macs": 0.5, "allocation": "magic"}, "unknown allocation 'magic'; choose one of: uniform, global"),
+        ({"target_macs": 0.5, "allocation": "magic"}, "unknown --allocation 'magic'; choose one of: uniform, global"),
         ({"ratio": 0.3, "allocation": "sensitivity", "data": "d.yaml"}, "--allocation sensitivity needs --target"),
         ({"target_macs": 0.5, "allocation": "sensitivity"}, "--allocation sensitivity needs --sensitivity FILE"),
     ],

@@ -117,7 +117,7 @@ def test_unreachable_target_is_an_error():
         ({"target_macs": -0.2}, "--target-macs must be between 0 and 1"),
         ({}, "exactly one of --target-macs, --target-speedup, --target-latency and --ratio"),
         ({"ratio": 0.3, "target_macs": 0.5}, "exactly one of --target-macs, --target-speedup"),
-        ({"ratio": 0.3, "method": "l3"}, "unknown method 'l3'; choose one of: l1, l2, bn, lamp, taylor, random"),
+        ({"ratio": 0.3, "method": "l3"}, "unknown --method 'l3'; choose one of: l1, l2, bn, lamp, taylor, random"),
         ({"ratio": 0.3, "method": "taylor"}, "needs loss gradients: pass --data"),
         ({"ratio": 0.3, "imgsz": 100}, "--imgsz must be a positive multiple of 32"),
         ({"ratio": 0.3, "round_to": 0}, "--round-to must be a positive integer"),

@@ -50,9 +50,9 @@ def test_an_importance_that_needs_gradients_without_data_is_refused(model):
 
 
 def test_unknown_names_list_the_registered_ones():
-    with pytest.raises(ConfigError, match="unknown method 'l3'; choose one of: l1, l2, bn, lamp, taylor, random"):
+    with pytest.raises(ConfigError, match="unknown --method 'l3'; choose one of: l1, l2, bn, lamp, taylor, random"):
         PruneConfig(ratio=0.3, method="l3")
-    with pytest.raises(ConfigError, match="unknown allocation 'even'; choose one of: uniform, global, sensitivity"):
+    with pytest.raises(ConfigError, match="unknown --allocation 'even'; choose one of: uniform, global, sensitivity"):
         PruneConfig(ratio=0.3, allocation="even")
 
 

@@ -124,7 +124,7 @@ def test_class_count_mismatch_is_reported(tmp_path, tiny_data):
     "args, message",
     [
         (["train", "missing.pt", "--data", "{data}"], "error: model file not found: missing.pt"),
-        (["train", "yolov8n.yaml", "--data", "nope.yaml"], "error: dataset file not found: nope.yaml"),
+        (["train", "yolov8n.yaml", "--data", "nope.yaml"], "error: --data nope.yaml: dataset file not found"),
         (["train", "yolov8n.yaml", "--data", "{data}", "--epochs", "0"], "error: --epochs must be at least 1, got 0"),
         (["train", "{model}", "--data", "{data}", "--batch", "0"], "error: --batch must be at least 1, got 0"),
     ],

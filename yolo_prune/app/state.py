@@ -78,7 +78,7 @@ class RunState:
     def load(cls, out: Path) -> RunState:
         path = out / STATE
         if not path.is_file():
-            raise ConfigError(f"nothing to resume: {path} not found")
+            raise ConfigError(f"--resume {out}: nothing to resume ({path} not found)")
         try:
             data = json.loads(path.read_text())
         except ValueError as e:

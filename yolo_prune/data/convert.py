@@ -169,13 +169,13 @@ def convert_coco(
     annotations_json, images_dir = Path(annotations_json), Path(images_dir)
     names = _check_names(names)
     if split is not None and split not in SPLITS:
-        raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {split!r}")
+        raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
     if split is None:
         _check_fraction(val_fraction)
     if not annotations_json.is_file():
         raise DataError(f"COCO annotation file not found: {annotations_json}")
     if not images_dir.is_dir():
-        raise DataError(f"COCO image folder not found: {images_dir}")
+        raise DataError(f"--images {images_dir}: folder not found")
     out = _check_out(out)
     try:
         data = json.loads(annotations_json.read_text(encoding="utf-8"))
@@ -411,16 +411,16 @@ def _check_names(names: Sequence[str] | None) -> list[str] | None:
         raise ConfigError("names must be a list of class names, not one string")
     names = [str(n).strip() for n in names]
     if not names or not all(names):
-        raise ConfigError("names must be a non-empty list of non-empty class names")
+        raise ConfigError("--names must name at least one class, and no empty ones")
     repeated = [n for n, k in Counter(names).items() if k > 1]
     if repeated:
-        raise ConfigError(f"names repeat: {', '.join(repeated)}")
+        raise ConfigError(f"--names repeats {', '.join(repeated)}")
     return names
 
 
 def _check_fraction(val_fraction: float) -> None:
     if not 0 < val_fraction < 1:
-        raise ConfigError(f"val_fraction must be between 0 and 1 (exclusive), not {val_fraction}")
+        raise ConfigError(f"--val-fraction must be between 0 and 1 (exclusive), not {val_fraction}")
 
 
 def _some(items: Iterable[str], limit: int = 5) -> str:

@@ -19,30 +19,37 @@ from yolo_prune.errors import DataError, first_line
 LOGGER = logging.getLogger("yolo_prune")
 
 
-def resolve_dataset(data: str | Path, splits: tuple[str, ...] = ("train", "val")) -> dict:
-    """Parse and check a dataset YAML; return Ultralytics' resolved data dict.
+def resolve_dataset(data: str | Path, splits: tuple[str, ...] = ("train", "val"), chosen: str | None = None) -> dict:
+    """Parse and check a dataset YAML (the user's --data); return Ultralytics' resolved data dict.
 
     Fails with `DataError` when the file, a needed split's folder or the class names are missing. Never downloads.
+    `chosen` is the split the user picked with --split, which its message then names.
     """
     from ultralytics.data.utils import check_det_dataset
 
     path = Path(data)
     if path.suffix.lower() not in (".yaml", ".yml"):
-        raise DataError(f"{data}: expected a dataset .yaml file")
+        raise DataError(f"--data {data}: expected a dataset .yaml file")
     if not path.is_file():
-        raise DataError(f"dataset file not found: {data}")
+        raise DataError(f"--data {data}: dataset file not found")
     try:
         resolved = check_det_dataset(str(path), autodownload=False)
     except (FileNotFoundError, SyntaxError, KeyError, ValueError, TypeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise DataError(f"{data}: {first.replace('❌', '').strip()}") from e
+        raise DataError(f"--data {data}: {first.replace('❌', '').strip()}") from e
     except Exception as e:  # YAML parser errors and the like
-        raise DataError(f"{data}: cannot read dataset YAML ({type(e).__name__})") from e
+        raise DataError(f"--data {data}: cannot read dataset YAML ({type(e).__name__})") from e
     for split in splits:
         entry = resolved.get(split)
         entries = entry if isinstance(entry, list) else [entry]
-        if not entry or not all(Path(p).exists() for p in entries):
-            raise DataError(f"{data}: the '{split}' split is missing ({entry})")
+        if not entry:
+            have = ", ".join(s for s in ("train", "val", "test") if resolved.get(s)) or "none"
+            where = f"--split {split}: {data}" if split == chosen else f"--data {data}"
+            raise DataError(f"{where} has no '{split}' split (it has: {have})")
+        if not all(Path(p).exists() for p in entries):
+            missing = next(p for p in entries if not Path(p).exists())
+            where = f"--split {split}" if split == chosen else f"--data {data}"
+            raise DataError(f"{where}: the '{split}' split's images are not there ({missing})")
     return resolved
 
 

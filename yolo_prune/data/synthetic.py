@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from yolo_prune.atomic import replace_path, staging_dir
+from yolo_prune.checks import MAX_IMGSZ
 from yolo_prune.data.labels import write_data_yaml, write_labels
 from yolo_prune.data.synthetic_labels import TASKS, PaintedObject, data_yaml_extra, label_line
 from yolo_prune.errors import ConfigError
@@ -188,9 +189,13 @@ def read_manifest(out: str | Path) -> dict:
 def _check_args(
     *, n_train: int, n_val: int, imgsz: int, seed: int, classes: Sequence[str], difficulty: str | Difficulty, task: str
 ) -> dict:
-    for name, value, low in (("n_train", n_train, 1), ("n_val", n_val, 1), ("imgsz", imgsz, 32), ("seed", seed, 0)):
+    # named by their CLI options (`yolo-prune synth`): --train is generate()'s n_train, --val its n_val
+    counts = (("--train", n_train, 1), ("--val", n_val, 1), ("--imgsz", imgsz, 32), ("--seed", seed, 0))
+    for name, value, low in counts:
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    if imgsz > MAX_IMGSZ:
+        raise ConfigError(f"--imgsz must be at most {MAX_IMGSZ}, got {imgsz}")
     if isinstance(classes, str) or not isinstance(classes, Sequence) or not classes:
         raise ConfigError(f"classes must be a non-empty list of names from {', '.join(SHAPES)}")
     unknown = [c for c in classes if c not in SHAPES]
@@ -203,9 +208,9 @@ def _check_args(
     elif isinstance(difficulty, str) and difficulty in DIFFICULTIES:
         level = difficulty
     else:
-        raise ConfigError(f"difficulty must be one of {', '.join(DIFFICULTIES)} or a Difficulty, got {difficulty!r}")
+        raise ConfigError(f"--difficulty must be one of {', '.join(DIFFICULTIES)} or a Difficulty, got {difficulty!r}")
     if not isinstance(task, str) or task not in TASKS:
-        raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+        raise ConfigError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     params = {
         "n_train": int(n_train),
         "n_val": int(n_val),

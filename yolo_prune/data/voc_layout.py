@@ -59,9 +59,9 @@ def find_layout(src: Path, images: Path | None = None, annotations: Path | None 
     """The layout of the VOC dataset at `src`; DataError when a folder is missing or holds no .xml files."""
     if not src.is_dir():
         raise DataError(f"VOC dataset folder not found: {src}")
-    for what, folder in (("annotation", annotations), ("image", images)):
+    for option, folder in (("--annotations", annotations), ("--images", images)):
         if folder is not None and not folder.is_dir():
-            raise DataError(f"{what} folder not found: {folder}")
+            raise DataError(f"{option} {folder}: folder not found")
     src, images, annotations = (None if p is None else p.absolute() for p in (src, images, annotations))
     root = annotations or src
     if images is None and (src / "JPEGImages").is_dir():

@@ -195,7 +195,7 @@ def _check_export_args(weights: Path, spec: Format, imgsz: int, tolerance: float
     check_model_file(weights, (".pt",))
     check_imgsz(imgsz)
     if not tolerance > 0:
-        raise ConfigError(f"the parity tolerance must be positive, got {tolerance}")
+        raise ConfigError(f"--tolerance must be positive, got {tolerance}")
     for option in sorted(k for k, v in export_args.items() if v not in (None, False) and k not in spec.options):
         takers = [f.name for f in FORMATS.values() if option in f.options]
         if option == "int8":
@@ -205,7 +205,7 @@ def _check_export_args(weights: Path, spec: Format, imgsz: int, tolerance: float
         import torch
 
         if not torch.cuda.is_available():
-            raise ExportError(f"{spec.name} export builds for a CUDA GPU, and PyTorch sees none on this machine")
+            raise ExportError(f"--format {spec.name} builds for a CUDA GPU, and PyTorch sees none on this machine")
     require_packages(spec, int8=bool(export_args.get("int8")))
 
 

@@ -281,4 +281,4 @@ def get_format(name: str) -> Format:
     for spec in FORMATS.values():
         if wanted == spec.name or wanted in spec.aliases:
             return spec
-    raise ConfigError(f"unknown export format '{name}'; choose one of {', '.join(FORMATS)}")
+    raise ConfigError(f"unknown --format '{name}'; choose one of {', '.join(FORMATS)}")

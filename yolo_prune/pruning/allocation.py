@@ -94,7 +94,7 @@ def get_allocation(name: str) -> type[Allocation]:
     try:
         return _ALLOCATIONS[name]
     except KeyError:
-        raise ConfigError(f"unknown allocation '{name}'; choose one of: {', '.join(_ALLOCATIONS)}") from None
+        raise ConfigError(f"unknown --allocation '{name}'; choose one of: {', '.join(_ALLOCATIONS)}") from None
 
 
 def create_allocation(name: str, table: dict | None = None, widths: dict | None = None) -> Allocation:

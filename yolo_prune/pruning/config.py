@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from yolo_prune.checks import check_fraction, check_imgsz, check_threads
+from yolo_prune.checks import check_at_least, check_fraction, check_imgsz, check_threads
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.allocation import CHANNEL_RATIO, DEFAULT_FOR_RATIO, get_allocation
 from yolo_prune.pruning.importance import get_criterion
@@ -63,10 +63,12 @@ class PruneConfig:
             raise ConfigError(f"--round-to must be a positive integer, got {self.round_to}")
         check_threads(self.threads)
         check_imgsz(self.imgsz)
+        check_at_least("--batch", self.batch, 1)
+        # Python API only (no CLI option): named as the field
         if not 0.0 < self.max_layer_ratio < 1.0:
-            raise ConfigError(f"max_layer_ratio must be between 0 and 1, got {self.max_layer_ratio}")
-        if self.grad_batches < 1 or self.batch < 1:
-            raise ConfigError("grad_batches and batch must be at least 1")
+            raise ConfigError(f"PruneConfig.max_layer_ratio must be between 0 and 1, got {self.max_layer_ratio}")
+        if self.grad_batches < 1:
+            raise ConfigError(f"PruneConfig.grad_batches must be at least 1, got {self.grad_batches}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -91,7 +91,7 @@ def get_criterion(name: str) -> Criterion:
     try:
         return _CRITERIA[name]
     except KeyError:
-        raise ConfigError(f"unknown method '{name}'; choose one of: {', '.join(_CRITERIA)}") from None
+        raise ConfigError(f"unknown --method '{name}'; choose one of: {', '.join(_CRITERIA)}") from None
 
 
 def needs_gradients(importance: tp.importance.Importance) -> bool:

@@ -34,6 +34,6 @@ def get_runtime(name: str, threads: int | None = None, batch: int = 1, batch_opt
     that set it is `batch_option`, for the message); a one-line `ConfigError` otherwise."""
     runtime = RUNTIMES.get(name)
     if runtime is None:
-        raise ConfigError(f"unknown runtime '{name}'; choose one of: {', '.join(RUNTIMES)}")
+        raise ConfigError(f"unknown --runtime '{name}'; choose one of: {', '.join(RUNTIMES)}")
     runtime.check(threads, batch, batch_option)
     return runtime

@@ -57,7 +57,7 @@ class ExportedRuntime(Runtime):
         try:
             require_packages(self.spec)
         except ExportError as e:
-            raise ConfigError(f"runtime '{self.name}': {e}") from None
+            raise ConfigError(f"--runtime {self.name}: {e}") from None
 
     def check_model(self, path: Path) -> None:
         """A checkpoint, or this format's export (a file, or the folder Ultralytics writes for it)."""

@@ -37,9 +37,9 @@ class TorchRuntime(Runtime):
             import torch
 
             if not torch.cuda.is_available():
-                raise ConfigError(f"runtime '{self.name}' needs a CUDA GPU, and PyTorch sees none on this machine")
+                raise ConfigError(f"--runtime {self.name} needs a CUDA GPU, and PyTorch sees none on this machine")
             if threads is not None:
-                raise ConfigError(f"--threads sets CPU threads; runtime '{self.name}' runs on the GPU")
+                raise ConfigError(f"--threads sets CPU threads; --runtime {self.name} runs on the GPU")
 
     def describe(self, threads: int | None) -> str:
         import torch
