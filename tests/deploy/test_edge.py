@@ -79,7 +79,7 @@ def test_int8_is_refused_where_the_format_has_none_and_needs_data(tmp_path, weig
     pt = str(weights("yolov8n.yaml"))
     result = runner.invoke(app, ["export", pt, "--format", "ncnn", "--int8", "--out", str(tmp_path / "x")])
     assert result.exit_code == 1
-    assert result.stderr.strip() == "error: --int8 is for --format onnx, openvino, tflite, engine"
+    assert result.stderr.strip() == "error: --int8 is for --format onnx, openvino, tflite, engine, not ncnn"
     result = runner.invoke(app, ["export", pt, "--format", "openvino", "--int8", "--out", str(tmp_path / "x")])
     assert result.exit_code == 1 and result.stderr.strip().startswith("error: --int8 needs --data DATA")
     assert not any(tmp_path.iterdir())

@@ -81,7 +81,7 @@ def test_cli_export_json_and_table(tmp_path, weights):
         (["export", "{pt}", "--format", "trt"], "error: unknown --format 'trt'; choose one of onnx,"),
         (["export", "{pt}", "--format", ","], "error: --format names no format"),
         (["export", "{pt}", "--against", "{pt}"], "error: --against is the original to time against; it is MODEL"),
-        (["export", "{pt}", "--against", "missing.pt"], "error: model file not found: missing.pt"),
+        (["export", "{pt}", "--against", "missing.pt"], "error: --against: model file not found: missing.pt"),
         (["export", "{pt}", "--against", "{full}", "--runs", "0"], "error: --runs must be at least 1, got 0"),
         (["export", "{pt}", "--against", "{full}", "--threads", "0"], "error: --threads must be at least 1, got 0"),
         (["export", "{pt}", "--int8"], "error: --int8 needs --data DATA"),

@@ -76,7 +76,7 @@ def test_sensitivity_cli(tmp_path, two_class_model, tiny_data):
         (["--data", "{data}", "--ratios", "0.5,1.2"], "error: --ratios must be between 0 and 1"),
         (["--data", "{data}", "--ratios", "half"], "error: --ratios must be comma-separated numbers"),
         (["--metric", "map"], "error: the sensitivity scan measures map on a dataset: pass --data"),
-        (["--data", "{data}", "--metric", "speed"], "error: unknown metric 'speed'"),
+        (["--data", "{data}", "--metric", "speed"], "error: unknown --metric 'speed'"),
     ],
 )
 def test_sensitivity_cli_bad_input(tmp_path, two_class_model, tiny_data, extra, message):

@@ -94,7 +94,7 @@ def test_resume_after_the_process_is_killed(tmp_path, two_class_model, tiny_data
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--epochs", "2"], "error: fine-tuning needs --data DATA.yaml"),
+        (["--epochs", "2"], "error: --epochs trains: it needs --data DATA.yaml"),
         (["--distill"], "error: --distill needs fine-tuning: pass --epochs N"),
         (["--steps", "2", "--data", "{data}", "--epochs", "2", "--ratio", "0.3"], "error: --steps needs --target-macs"),
         (["--data", "{data}", "--epochs", "1", "--steps", "2"], "error: --epochs (1) must be at least --steps (2)"),

@@ -11,12 +11,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from yolo_prune.data.datasets import resolve_dataset
 from yolo_prune.deploy.bench import BenchRow, bench
 from yolo_prune.deploy.export import ExportResult, export_format
 from yolo_prune.deploy.formats import FORMATS, Format, get_format
 from yolo_prune.deploy.parity import DEFAULT_TOLERANCE
 from yolo_prune.deploy.quantize import calibration_files, quantize_int8, train_images
-from yolo_prune.errors import ConfigError, ExportError, YoloPruneError, first_line
+from yolo_prune.errors import ConfigError, ExportError, ModelLoadError, YoloPruneError, first_line
 from yolo_prune.train.validate import validate
 
 LOGGER = logging.getLogger("yolo_prune")
@@ -109,20 +110,36 @@ def run_export(
     specs = parse_formats(fmt)
     model = Path(model)
     single = len(specs) == 1
-    if int8 and single and not _takes_int8(specs[0]):
-        raise ConfigError(f"--int8 is for --format {', '.join(f.name for f in FORMATS.values() if _takes_int8(f))}")
+    asked = ", ".join(spec.name for spec in specs)
+    if int8 and not any(_takes_int8(spec) for spec in specs):
+        takers = ", ".join(f.name for f in FORMATS.values() if _takes_int8(f))
+        raise ConfigError(f"--int8 is for --format {takers}, not {asked}")
+    options = {"dynamic": dynamic, "opset": opset, "simplify": simplify}
+    for option in (k for k, v in options.items() if v not in (None, False)):
+        if not any(option in spec.options for spec in specs):  # one format that takes it is enough
+            takers = " or ".join(f.name for f in FORMATS.values() if option in f.options)
+            raise ConfigError(f"--{option} is for --format {takers}, not {asked}")
     if int8 and data is None:
         raise ConfigError("--int8 needs --data DATA, a dataset YAML whose train images calibrate it")
     if int8 and dynamic:
         raise ConfigError("--int8 needs a fixed input size; drop --dynamic")
+    if tolerance is not None and not any(spec.runner is not None for spec in specs):
+        raise ConfigError(f"--tolerance sets the parity check, which --format {asked} does not have (it only loads)")
+    if data is not None and not int8 and not any(spec.runner is not None for spec in specs):
+        raise ConfigError(f"--data validates each export, and --format {asked} does not run here")
+    if against is not None and not any(spec.runtime is not None for spec in specs):
+        raise ConfigError(f"--against times each export in its runtime, and --format {asked} has none here")
     if against is not None:
         against = _check_against(Path(against), model, threads, runs)
+    elif threads is not None:
+        raise ConfigError("--threads: only used when timing with --against ORIGINAL")
     files, fraction = None, 1.0
-    if int8:  # a bad dataset fails before anything is written
+    if data is not None:  # a bad dataset fails before anything is written
+        resolve_dataset(data, splits=("train", "val") if int8 else ("val",))
+    if int8:
         train = train_images(data)
         files, fraction = calibration_files(images=train, calib=calib), min(1.0, calib / len(train))
     folder = Path(out) if out is not None and not single else model.parent
-    options = {"dynamic": dynamic, "opset": opset, "simplify": simplify}
     tol = DEFAULT_TOLERANCE if tolerance is None else tolerance
     report = ExportReport(str(model), files, against=None if against is None else str(against))
     for spec in specs:
@@ -197,7 +214,10 @@ def _check_against(against: Path, model: Path, threads: int | None, runs: int) -
     """The original to time against, and the timing options, checked before anything is exported."""
     from yolo_prune.checks import check_model_file, check_threads
 
-    check_model_file(against, (".pt",))
+    try:
+        check_model_file(against, (".pt",))
+    except ModelLoadError as e:
+        raise ModelLoadError(f"--against: {e}") from None
     if against.resolve() == model.resolve():
         raise ConfigError("--against is the original to time against; it is MODEL itself")
     check_threads(threads)

@@ -10,10 +10,12 @@ run's state (`app.state.RunState`) is the plan plus its progress.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from yolo_prune.deploy.runtimes import get_runtime
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.allocation import Allocation, default_allocation, get_allocation
+from yolo_prune.pruning.allocation import names as allocation_names
 from yolo_prune.pruning.config import PruneConfig
 from yolo_prune.pruning.importance import get_criterion
 from yolo_prune.train.finetune import FinetuneConfig
@@ -79,12 +81,14 @@ def plan_prune(
         raise ConfigError(f"--steps must be at least 1, got {steps}")
     if steps > 1 and config.target_macs is None:
         raise ConfigError("--steps needs --target-macs (each step prunes to an intermediate MACs target)")
-    if (train is not None or sparse_epochs) and not config.data:
-        raise ConfigError("fine-tuning needs --data DATA.yaml")
-    if train is not None and train.epochs < steps:
-        raise ConfigError(f"--epochs ({train.epochs}) must be at least --steps ({steps})")
     if sparse_epochs < 0:
         raise ConfigError(f"--sparse-epochs must be 0 or more, got {sparse_epochs}")
+    if (train is not None or sparse_epochs) and not config.data:
+        raise ConfigError(f"{'--epochs' if train is not None else '--sparse-epochs'} trains: it needs --data DATA.yaml")
+    if train is not None and train.epochs < steps:
+        raise ConfigError(f"--epochs ({train.epochs}) must be at least --steps ({steps})")
+    if config.sensitivity is not None and not Path(config.sensitivity).is_file():
+        raise ConfigError(f"--sensitivity {config.sensitivity}: file not found")
     get_runtime(config.runtime, config.threads, config.latency_batch, LATENCY_BATCH_OPTION)  # usable here
     if config.allocation is None:
         speed = config.target_speedup is not None or config.target_latency is not None
@@ -92,4 +96,9 @@ def plan_prune(
             has_data=bool(config.data or config.sensitivity), has_ratio=config.ratio is not None, has_speed_target=speed
         )
         config = replace(config, allocation=chosen)
-    return RunPlan(str(source), config, train, steps, sparse_epochs, split)
+    plan = RunPlan(str(source), config, train, steps, sparse_epochs, split)
+    if config.sensitivity is not None and not plan.uses_table:
+        readers = [get_allocation(name) for name in allocation_names()]
+        takers = " or ".join(kind.name for kind in readers if kind.needs_table or kind.uses_table)
+        raise ConfigError(f"--sensitivity is read by --allocation {takers}, not {config.allocation}")
+    return plan

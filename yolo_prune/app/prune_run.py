@@ -41,7 +41,7 @@ from yolo_prune.errors import ConfigError, TargetUnreachableError
 from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.config import PruneConfig
 from yolo_prune.pruning.importance import get_criterion
-from yolo_prune.pruning.load import load_model, task_of
+from yolo_prune.pruning.load import check_source, load_model, task_of
 from yolo_prune.pruning.objective import detection_loss
 from yolo_prune.pruning.sensitivity import scan
 from yolo_prune.pruning.speed import ModelTimer, Timers, candidate_allocations, prune_measured
@@ -109,23 +109,24 @@ def run_prune(
     first. `timers` replaces the runtime's (`runtime_timers`). Writes the run folder described in the module doc.
     """
     plan = plan_prune(source, config, train=train, steps=steps, sparse_epochs=sparse_epochs, split=split)
+    check_source(source)
     out = Path(out_dir) if out_dir is not None else default_run_dir(source)
     if Path(source).exists() and (out / "pruned.pt").resolve() == Path(source).resolve():
         raise ConfigError(f"--out would overwrite the input model {source}; choose another folder")
     if (out / STATE).exists():
         raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
     check_out_dir(out)
+    data = resolve_dataset(plan.config.data, plan.splits, chosen=plan.split) if plan.config.data else None
     LOGGER.info(f"loading {source}")
     original = load_model(source)
+    if data is not None:
+        check_model(data, original)
+        for name in plan.splits:  # bad images and labels are reported before the run starts
+            check_split(data, name, task=task_of(original), need_boxes=plan.training and name == "train")
     if plan.timed and timers is None:
         timers = runtime_timers(plan.config)
     if plan.config.target_latency is not None:
         plan = _as_speedup(plan, original, timers)
-    if plan.config.data:
-        data = resolve_dataset(plan.config.data, splits=plan.splits)
-        check_model(data, original)
-        for name in plan.splits:  # bad images and labels are reported before the run starts
-            check_split(data, name, task=task_of(original), need_boxes=plan.training and name == "train")
 
     state = RunState.start(plan)
     created = not out.exists()

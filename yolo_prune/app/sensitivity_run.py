@@ -9,13 +9,13 @@ from pathlib import Path
 
 from yolo_prune._version import __version__
 from yolo_prune.app import plots
-from yolo_prune.app.folders import default_run_dir
+from yolo_prune.app.folders import check_out_dir, default_run_dir
 from yolo_prune.atomic import write_json
 from yolo_prune.cache import cache_dir
-from yolo_prune.checks import check_fraction
+from yolo_prune.checks import check_at_least, check_fraction, check_imgsz
 from yolo_prune.data.datasets import batches, check_model, resolve_dataset
 from yolo_prune.errors import ConfigError
-from yolo_prune.pruning.load import load_model, task_of
+from yolo_prune.pruning.load import check_source, load_model, task_of
 from yolo_prune.pruning.objective import detection_loss
 from yolo_prune.pruning.sensitivity import scan
 from yolo_prune.train.validate import validate
@@ -43,12 +43,17 @@ def run_sensitivity(
     if not data:
         raise ConfigError(f"the sensitivity scan measures {metric} on a dataset: pass --data DATA.yaml")
     if metric not in METRICS:
-        raise ConfigError(f"unknown metric '{metric}'; choose loss or map")
-    if batches_count < 1:
-        raise ConfigError(f"--batches must be at least 1, got {batches_count}")
+        raise ConfigError(f"unknown --metric '{metric}'; choose loss or map")
+    check_at_least("--batches", batches_count, 1)
+    check_at_least("--batch", batch, 1)
+    check_imgsz(imgsz)
+    if not ratios:
+        raise ConfigError("--ratios names no ratio")
     for r in ratios:
         check_fraction("--ratios", r)
+    check_source(source)
     out = Path(out_dir) if out_dir is not None else default_run_dir(source, "runs/sensitivity")
+    check_out_dir(out)
     dataset = resolve_dataset(data, splits=("train", "val"))
     model = load_model(source)
     check_model(dataset, model)

@@ -10,7 +10,7 @@ from yolo_prune.atomic import write_json
 from yolo_prune.data.datasets import check_model, check_split, resolve_dataset
 from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.cost import measure
-from yolo_prune.pruning.load import load_model, task_of
+from yolo_prune.pruning.load import check_source, load_model, task_of
 from yolo_prune.train.finetune import FinetuneConfig, finetune, resume
 from yolo_prune.train.validate import validate
 
@@ -24,9 +24,10 @@ def run_train(source: str, data: str, train: FinetuneConfig, out_dir: str | Path
     model given the same epochs), or the training of a baseline. Writes `out_dir/model.pt` and `report.json`, and
     returns what report.json holds.
     """
+    check_source(source)
     out = Path(out_dir)
     refuse_finished(out)
-    dataset = resolve_dataset(data, splits=("train", split))
+    dataset = resolve_dataset(data, splits=("train", split), chosen=split)
     # a YAML is built with the dataset's classes (and keypoints)
     model = load_model(source, names=dataset["names"], kpt_shape=dataset.get("kpt_shape"))
     check_model(dataset, model)

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from yolo_prune.app.folders import default_run_dir, refuse_finished
 from yolo_prune.atomic import write_json
+from yolo_prune.checks import check_fraction, check_imgsz
 from yolo_prune.data.datasets import check_model, check_split, resolve_dataset
 from yolo_prune.deploy.bench import bench
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.checkpoint import save_checkpoint
 from yolo_prune.pruning.cost import measure
-from yolo_prune.pruning.load import load_model, task_of
+from yolo_prune.pruning.load import check_source, load_model, task_of
 from yolo_prune.pruning.unstructured import PLAIN_SENTENCE, gzip_size, sparsify, sparsity
 from yolo_prune.train.finetune import FinetuneConfig, finetune, resume
 from yolo_prune.train.trainers import MaskedDetectionTrainer
@@ -36,14 +37,17 @@ def run_unstructured(
 ) -> dict:
     """Zero the `amount` smallest conv weights of `source` (global L1), optionally fine-tune holding the zeros;
     write `out_dir/pruned.pt` and `report.json` and return what report.json holds."""
-    out = Path(out_dir) if out_dir is not None else default_run_dir(source)
+    check_fraction("--unstructured", amount)
+    check_imgsz(imgsz)
     if train is not None and not data:
-        raise ConfigError("fine-tuning needs --data DATA.yaml")
+        raise ConfigError("--epochs trains: it needs --data DATA.yaml")
+    check_source(source)
+    out = Path(out_dir) if out_dir is not None else default_run_dir(source)
     refuse_finished(out)
+    splits = ("train", split) if train else (split,)
+    dataset = resolve_dataset(data, splits=splits, chosen=split) if data else None
     original = load_model(source)
-    if data:
-        splits = ("train", split) if train else (split,)
-        dataset = resolve_dataset(data, splits=splits)
+    if dataset is not None:
         check_model(dataset, original)
         for name in splits:
             check_split(dataset, name, task=task_of(original), need_boxes=train is not None and name == "train")

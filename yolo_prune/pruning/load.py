@@ -45,9 +45,11 @@ def _is_official_asset(name: str) -> bool:
     return name in GITHUB_ASSETS_NAMES
 
 
-def _check_source(source: str) -> None:
-    """A model file that exists; or an official name that Ultralytics downloads (.pt) or ships (.yaml)."""
+def check_source(source: str | Path) -> None:
+    """A model file that exists; or an official name that Ultralytics downloads (.pt) or ships (.yaml). What
+    `load_model` checks first, for runs that check their input before they load anything."""
     path = Path(source)
+    source = str(source)
     suffix = path.suffix.lower()
     official = suffix in (".yaml", ".yml") or (str(source) == path.name and _is_official_asset(path.name))
     if path.exists() or suffix not in (".pt", ".yaml", ".yml") or not official:
@@ -67,7 +69,7 @@ def load_model(
     from ultralytics import YOLO
 
     source = str(source)
-    _check_source(source)
+    check_source(source)
     try:
         wrapper = YOLO(source)
     except NotImplementedError as e:  # Ultralytics' answer for RT-DETR YAMLs

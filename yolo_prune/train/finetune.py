@@ -10,9 +10,11 @@ from pathlib import Path
 
 from torch import nn
 
+from yolo_prune.checks import check_at_least, check_imgsz
 from yolo_prune.data.datasets import check_model, check_split
 from yolo_prune.errors import ConfigError
 from yolo_prune.pruning.load import task_of
+from yolo_prune.train.device import check_device
 from yolo_prune.train.trainers import (
     TRAINERS,
     KeepsPrunedModel,
@@ -39,12 +41,20 @@ class FinetuneConfig:
     overrides: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise ConfigError(f"--epochs must be at least 1, got {self.epochs}")
-        if self.batch < 1:
-            raise ConfigError(f"--batch must be at least 1, got {self.batch}")
-        if self.distill_weight is not None and self.distill_weight <= 0:
-            raise ConfigError(f"--distill-weight must be positive, got {self.distill_weight}")
+        check_at_least("--epochs", self.epochs, 1)
+        check_at_least("--batch", self.batch, 1)
+        check_imgsz(self.imgsz)
+        check_at_least("--workers", self.workers, 0)
+        if self.lr0 is not None and not self.lr0 > 0:
+            raise ConfigError(f"--lr0 must be positive, got {self.lr0}")
+        if not 0 <= self.seed < 2**32:  # NumPy's seed range, which Ultralytics seeds
+            raise ConfigError(f"--seed must be from 0 to 2**32 - 1, got {self.seed}")
+        if self.distill_weight is not None:
+            if not self.distill:
+                raise ConfigError("--distill-weight weighs the distillation loss: it needs --distill")
+            if not self.distill_weight > 0:
+                raise ConfigError(f"--distill-weight must be positive, got {self.distill_weight}")
+        check_device(self.device)
         from ultralytics.cfg import DEFAULT_CFG_DICT
 
         unknown = sorted(set(self.overrides) - set(DEFAULT_CFG_DICT))

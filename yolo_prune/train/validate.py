@@ -13,7 +13,9 @@ from pathlib import Path
 
 from torch import nn
 
+from yolo_prune.checks import check_at_least, check_imgsz
 from yolo_prune.pruning.load import load_model, task_of
+from yolo_prune.train.device import check_device
 
 
 def validate(
@@ -40,13 +42,16 @@ def validate(
 
     from yolo_prune.data.datasets import check_classes, check_split, resolve_dataset
 
+    check_imgsz(imgsz)
+    check_at_least("--batch", batch, 1)
+    check_device(device)
     validators = {
         "detect": DetectionValidator,
         "segment": SegmentationValidator,
         "pose": PoseValidator,
         "obb": OBBValidator,
     }
-    dataset = resolve_dataset(data, splits=(split,))
+    dataset = resolve_dataset(data, splits=(split,), chosen=split)
     kpt_shape = None
     if isinstance(model, (str, Path)) and Path(model).suffix.lower() == ".pt":
         loaded = load_model(model)  # a checkpoint names its classes and task itself
