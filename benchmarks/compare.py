@@ -124,7 +124,8 @@ def scaled_yaml(base: str, fraction: float, imgsz: int, nc: int, out: Path) -> t
 def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
     """Every row of the benchmark that --rows selects."""
     out = Path(args.out)
-    common = ["--data", args.data, "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--workers", "2"]
+    data = ["--data", args.data, "--imgsz", str(args.imgsz), "--batch", str(args.batch)]  # a prune's (--epochs 0)
+    common = [*data, "--workers", "2"]  # training's: yolo-prune refuses --workers where nothing trains
     first = args.seeds[0]
 
     def trained(source: Callable[[], str], epochs: int) -> Command:
@@ -140,7 +141,7 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
             rows.append(
                 Row(name, f"yolo_prune default recipe with data ({allocation})", "best", label,
                     trained(lambda n=name: str(out / f"{n}-prune" / "pruned.pt"), args.epochs), reference,
-                    prune=["prune", weights, flag, goal, *common],
+                    prune=["prune", weights, flag, goal, *data],
                     prune_after=[f"{rows[0].name}-prune"] if rows else [])
             )  # fmt: skip
         return rows
@@ -159,7 +160,7 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
         rows += [
             Row(f"uniform-l2-{tag}", "uniform one-shot L2 (Torch-Pruning example)", "uniform", f"{tag}%",
                 trained(lambda n=f"uniform-l2-{tag}": str(out / f"{n}-prune" / "pruned.pt"), args.epochs),
-                prune=["prune", args.weights, "--target-macs", str(fraction), *common, "--allocation", "uniform"]),
+                prune=["prune", args.weights, "--target-macs", str(fraction), *data, "--allocation", "uniform"]),
             Row(f"scratch-{tag}", "same-MACs width-scaled YAML from scratch", "scratch", f"{tag}%",
                 trained(width_yaml, args.scratch_epochs), from_scratch=True),
             Row(f"unstructured-{tag}", "unstructured L1 at best's parameter sparsity", "unstructured", f"{tag}%",

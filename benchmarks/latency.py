@@ -48,6 +48,7 @@ TARGETS = {
     "uniform-0.5": ["--target-macs", "0.5", "--allocation", "uniform"],
     "global16-0.5": ["--target-macs", "0.5", "--allocation", "global", "--round-to", "16"],
 }
+UNTIMED = ("uniform-0.5", "global16-0.5")  # channel-ratio allocations: no latency measured, whatever the runtime
 COMPARISONS = ("latency-0.5", "uniform-0.5", "global16-0.5")
 CLI = [sys.executable, "-m", "yolo_prune.app.cli"]
 
@@ -61,8 +62,9 @@ def prune_row(
     if (run / "pruned.pt").exists():
         return run / "pruned.pt", None
     start = time.perf_counter()
-    command = [*CLI, "prune", str(weights), *TARGETS[target], "--runtime", runtime, "--out", str(run)]
-    command += ["--latency-batch", str(latency_batch)] if latency_batch > 1 else []
+    command = [*CLI, "prune", str(weights), *TARGETS[target], "--out", str(run)]
+    if target not in UNTIMED:  # yolo-prune refuses --runtime where it measures no latency
+        command += ["--runtime", runtime] + (["--latency-batch", str(latency_batch)] if latency_batch > 1 else [])
     if subprocess.run(command).returncode != 0:
         print(f"skipping {weights.stem} {target}: the prune failed after {time.perf_counter() - start:.0f} s")
         return None

@@ -28,12 +28,12 @@ CLI = [sys.executable, "-m", "yolo_prune"]
 
 def rows(args: argparse.Namespace) -> dict[str, list[str]]:
     """Row name -> yolo-prune arguments. `{out}` is replaced by the row's folder."""
-    common = ["--data", args.data, "--imgsz", str(args.imgsz), "--batch", str(args.batch), "--workers", "2"]
-    prune = ["prune", args.weights, "--target-macs", str(args.target), *common]
-    ft = ["--epochs", str(args.epochs)]
+    data = ["--data", args.data, "--imgsz", str(args.imgsz), "--batch", str(args.batch)]
+    prune = ["prune", args.weights, "--target-macs", str(args.target), *data]
+    ft = ["--epochs", str(args.epochs), "--workers", "2"]  # yolo-prune refuses --workers where nothing trains
     table = {
         "baseline": ["val", args.weights, "--data", args.data, "--imgsz", str(args.imgsz), "--json"],
-        "control": ["train", args.weights, *common, "--epochs", str(args.epochs), "--out", "{out}"],
+        "control": ["train", args.weights, *data, *ft, "--out", "{out}"],
         "l2-no-finetune": [*prune, "--method", "l2", "--allocation", "uniform", "--out", "{out}"],
         "l2": [*prune, "--method", "l2", "--allocation", "uniform", *ft, "--out", "{out}"],
         "taylor": [*prune, "--method", "taylor", "--allocation", "uniform", *ft, "--out", "{out}"],
@@ -42,7 +42,7 @@ def rows(args: argparse.Namespace) -> dict[str, list[str]]:
         "l2-distill": [*prune, "--method", "l2", "--allocation", "uniform", *ft, "--distill", "--out", "{out}"],
         "l2-global": [*prune, "--method", "l2", "--global", *ft, "--out", "{out}"],
         "l2-sensitivity": [*prune, "--method", "l2", "--allocation", "sensitivity", *ft, "--out", "{out}"],
-        "unstructured-0.3": ["prune", args.weights, "--unstructured", "0.3", *common, *ft, "--out", "{out}"],
+        "unstructured-0.3": ["prune", args.weights, "--unstructured", "0.3", *data, *ft, "--out", "{out}"],
     }
     if args.sensitivity:
         table["l2-sensitivity"] += ["--sensitivity", args.sensitivity]

@@ -44,9 +44,3 @@ def test_unstructured_cli_holds_zeros_through_finetune(tmp_path, two_class_model
     assert report["after"]["macs"] == report["before"]["macs"]
     assert report["after"]["gzip_bytes"] < report["before"]["gzip_bytes"]
     assert "zeros shrink the compressed file, not the compute" in result.output
-
-
-def test_unstructured_bad_amount(tmp_path):
-    result = runner.invoke(app, ["prune", "yolov8n.yaml", "--unstructured", "1.5", "--out", str(tmp_path / "u")])
-    assert result.exit_code == 1
-    assert result.stderr.strip() == "error: --unstructured must be between 0 and 1 (exclusive), got 1.5"

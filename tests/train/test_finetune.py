@@ -91,50 +91,13 @@ def test_resume_after_the_process_is_killed(tmp_path, two_class_model, tiny_data
     assert again.exit_code == 1 and "is finished" in again.stderr
 
 
-@pytest.mark.parametrize(
-    "extra, message",
-    [
-        (["--epochs", "2"], "error: --epochs trains: it needs --data DATA.yaml"),
-        (["--distill"], "error: --distill needs fine-tuning: pass --epochs N"),
-        (["--steps", "2", "--data", "{data}", "--epochs", "2", "--ratio", "0.3"], "error: --steps needs --target-macs"),
-        (["--data", "{data}", "--epochs", "1", "--steps", "2"], "error: --epochs (1) must be at least --steps (2)"),
-    ],
-)
-def test_bad_training_options(tmp_path, tiny_data, extra, message):
-    extra = [e.replace("{data}", str(tiny_data)) for e in extra]
-    if "--ratio" not in extra:
-        extra += ["--target-macs", "0.5"]
-    result = runner.invoke(app, ["prune", "yolov8n.yaml", *extra, *TRAIN, "--out", str(tmp_path / "o")])
-    assert result.exit_code == 1
-    assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
-    assert not (tmp_path / "o").exists()
-
-
 def test_class_count_mismatch_is_reported(tmp_path, tiny_data):
     out = tmp_path / "o"
     result = runner.invoke(
-        app, ["prune", "yolov8n.yaml", "--ratio", "0.3", "--data", str(tiny_data), *TRAIN, "--out", str(out)]
+        app, ["prune", "yolov8n.yaml", "--ratio", "0.3", "--data", str(tiny_data), *TRAIN[:4], "--out", str(out)]
     )
     assert result.exit_code == 1
     assert "error: the dataset has 2 classes but the model has 80" in result.stderr
-    assert not out.exists()
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["train", "missing.pt", "--data", "{data}"], "error: model file not found: missing.pt"),
-        (["train", "yolov8n.yaml", "--data", "nope.yaml"], "error: --data nope.yaml: dataset file not found"),
-        (["train", "yolov8n.yaml", "--data", "{data}", "--epochs", "0"], "error: --epochs must be at least 1, got 0"),
-        (["train", "{model}", "--data", "{data}", "--batch", "0"], "error: --batch must be at least 1, got 0"),
-    ],
-)
-def test_train_bad_input(tmp_path, tiny_data, two_class_model, args, message):
-    out = tmp_path / "t"
-    args = [a.replace("{data}", str(tiny_data)).replace("{model}", str(two_class_model)) for a in args]
-    result = runner.invoke(app, [*args, "--out", str(out)])
-    assert result.exit_code == 1
-    assert result.stderr.strip().splitlines()[-1] == message, result.stderr
     assert not out.exists()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from typer.testing import CliRunner
 
 from yolo_prune.app.cli import app
@@ -17,12 +16,3 @@ def test_missing_dataset_folder(tmp_path, two_class_model):
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: --data {data}:"), result.stderr
     assert "Traceback" not in result.output
-
-
-@pytest.mark.parametrize(
-    "model, message",
-    [("nope.pt", "error: model file not found: nope.pt"), ("m.txt", "error: m.txt: expected a .pt checkpoint")],
-)
-def test_val_bad_model(tiny_data, model, message):
-    result = runner.invoke(app, ["val", model, "--data", str(tiny_data)])
-    assert result.exit_code == 1 and result.stderr.startswith(message)

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +32,9 @@ app = typer.Typer(
 ModelArg = Annotated[str, typer.Argument(help="Checkpoint (.pt), official name (yolov8n.pt) or model YAML.")]
 DEVICE_HELP = "cpu, 0, or 0,1 for multi-GPU (DDP); default: the GPU when there is one, else the CPU."
 ImgszOpt = Annotated[int, typer.Option("--imgsz", help="Square input size for MACs and tracing.")]
+TRAINING_OPTIONS = ("device", "lr0", "workers", "seed")  # prune: what only fine-tuning (--epochs) uses
+# Click's exceptions, from the Click that typer runs on: its own copy from typer 0.2x on, Click itself before.
+CLICK_ERRORS = sys.modules[typer.BadParameter.__module__]
 
 
 class _Formatter(logging.Formatter):
@@ -63,7 +66,7 @@ def _handled(interrupted: Callable[..., str] | None = None):
             try:
                 return command(*args, **kwargs)
             except YoloPruneError as e:
-                typer.echo(f"error: {e}", err=True)
+                _error(str(e))
                 raise typer.Exit(code=1) from None
             except KeyboardInterrupt:
                 hint = f"; {interrupted(**kwargs)}" if interrupted else ""
@@ -90,9 +93,40 @@ def _root(
     """Shrink Ultralytics YOLO detectors with structured (dependency-graph) channel pruning."""
 
 
+def _error(message: str) -> None:
+    """`error: <message>` on one line of stderr, however many lines the message had."""
+    typer.echo("error: " + " ".join(line.strip() for line in message.strip().splitlines() if line.strip()), err=True)
+
+
+def _typed(ctx: typer.Context, names: Iterable[str]) -> list[str]:
+    """The parameters among `names` that the command line gave, as the user typed them: an option by its flag
+    (`--epochs`; `--stock-dfl` for the off side of a pair), an argument by its name (MODEL)."""
+    names = set(names)
+    typed = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if param.name not in names or source is None or source.name != "COMMANDLINE":
+            continue
+        if param.param_type_name == "argument":
+            typed.append(param.name.upper())
+        else:
+            off = param.secondary_opts and ctx.params[param.name] is False
+            typed.append(param.secondary_opts[0] if off else param.opts[0])
+    return typed
+
+
+def _refuse(ctx: typer.Context, names: Iterable[str], why: str) -> None:
+    """Options that would do nothing in this combination are an error, not silently ignored: one line naming those
+    among `names` the command line gave, then `why`."""
+    typed = _typed(ctx, names)
+    if typed:
+        raise ConfigError(f"{', '.join(typed)}: {why}")
+
+
 @app.command()
 @_handled(lambda resume=None, out=None, **_: f"continue with: yolo-prune prune --resume {resume or out or 'DIR'}")
 def prune(
+    ctx: typer.Context,
     model: Annotated[
         str | None, typer.Argument(help="Checkpoint (.pt), official name (yolov8n.pt) or model YAML.")
     ] = None,
@@ -180,6 +214,7 @@ def prune(
     out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/prune/<model>).")] = None,
 ) -> None:
     """Prune MODEL's channels (and fine-tune with --data --epochs); write OUT/pruned.pt and OUT/report.json."""
+    from yolo_prune.app.plan import plan_prune
     from yolo_prune.app.prune_run import resume_run, run_prune
     from yolo_prune.app.render import prune_text, unstructured_text
     from yolo_prune.app.unstructured_run import run_unstructured
@@ -187,10 +222,22 @@ def prune(
     from yolo_prune.train.finetune import FinetuneConfig
 
     if resume is not None:
+        others = [param.name for param in ctx.command.params if param.name != "resume"]
+        _refuse(ctx, others, f"--resume continues the run in {resume} with the options it was started with")
         typer.echo(prune_text(resume_run(resume)))
         return
     if model is None:
         raise ConfigError("give a MODEL to prune, or --resume DIR")
+    if global_pruning and allocation is not None:
+        raise ConfigError(f"--global is --allocation global; it contradicts --allocation {allocation}")
+    if distill_weight is not None and not distill:
+        raise ConfigError("--distill-weight weighs the distillation loss: it needs --distill")
+    if epochs < 0:
+        raise ConfigError(f"--epochs must be 0 (no fine-tuning) or more, got {epochs}")
+    if not epochs:
+        _refuse(ctx, TRAINING_OPTIONS, "only used for fine-tuning, with --epochs N")
+    if data is None:
+        _refuse(ctx, ("batch", "split"), "only used with --data DATA.yaml")
     train = None
     if epochs:
         train = FinetuneConfig(
@@ -211,6 +258,9 @@ def prune(
             raise ConfigError("--unstructured replaces --target-macs/--target-speedup/--target-latency/--ratio")
         if distill:
             raise ConfigError("--distill is for structured pruning, not --unstructured")
+        structured = ("runtime", "threads", "latency_batch", "method", "allocation", "global_pruning")
+        structured += ("sensitivity", "round_to", "steps", "sparse_epochs")
+        _refuse(ctx, structured, "structured pruning options; --unstructured zeroes the smallest weights instead")
         report = run_unstructured(model, unstructured, out, data=data, train=train, imgsz=imgsz, split=split)
         typer.echo(unstructured_text(report))
         return
@@ -230,6 +280,14 @@ def prune(
         data=data,
         batch=batch,
     )
+    plan = plan_prune(model, config, train=train, steps=steps, sparse_epochs=sparse_epochs, split=split)
+    if not plan.timed:
+        _refuse(
+            ctx,
+            ("runtime", "threads", "latency_batch"),
+            f"latency is not measured with --allocation {plan.config.allocation} (it is with --allocation latency, "
+            "--target-speedup or --target-latency)",
+        )
     report = run_prune(model, config, out, train=train, steps=steps, sparse_epochs=sparse_epochs, split=split)
     typer.echo(prune_text(report))
 
@@ -237,6 +295,7 @@ def prune(
 @app.command()
 @_handled()
 def sensitivity(
+    ctx: typer.Context,
     model: ModelArg,
     data: Annotated[str | None, typer.Option("--data", help="Dataset YAML (required).")] = None,
     ratios: Annotated[str, typer.Option("--ratios", help="Comma-separated shares of channels to remove.")] = (
@@ -257,6 +316,8 @@ def sensitivity(
         values = tuple(float(r) for r in ratios.split(","))
     except ValueError:
         raise ConfigError(f"--ratios must be comma-separated numbers, got '{ratios}'") from None
+    if metric == "map":
+        _refuse(ctx, ("batches",), "only used with --metric loss (--metric map validates on the whole val split)")
     table = run_sensitivity(
         model, data, ratios=values, metric=metric, batches_count=batches, imgsz=imgsz, batch=batch, out_dir=out
     )
@@ -325,9 +386,11 @@ def demo(
     task: Annotated[str, typer.Option("--task", help="detect, segment (or seg), pose or obb.")] = "detect",
 ) -> None:
     """The whole pipeline offline: synthetic data, prune to 50% MACs, fine-tune, val, ONNX export, bench, report."""
-    from yolo_prune.app.demo import run_demo
+    from yolo_prune.app.demo import TASK_ALIASES, TASKS, run_demo
     from yolo_prune.app.render import demo_text
 
+    if TASK_ALIASES.get(task, task) not in TASKS:
+        raise ConfigError(f"unknown --task '{task}'; choose one of: {', '.join(TASKS)}")
     result = run_demo(out, fast=fast, task=task)
     typer.echo(demo_text(result, str(out / "report.md")))
 
@@ -342,7 +405,9 @@ def info(
     """MACs, parameters and per-layer output channels of MODEL."""
     from yolo_prune.app.info import model_info
     from yolo_prune.app.render import info_text
+    from yolo_prune.checks import check_imgsz
 
+    check_imgsz(imgsz)
     result = model_info(model, imgsz)
     typer.echo(json.dumps(result) if as_json else info_text(result))
 
@@ -371,6 +436,7 @@ def synth(
 @app.command()
 @_handled()
 def export(
+    ctx: typer.Context,
     model: Annotated[Path, typer.Argument(help="Checkpoint (.pt) to export; it is never modified.")],
     fmt: Annotated[
         str, typer.Option("--format", help=f"{', '.join(FORMATS)}; several separated by commas, or all.")
@@ -427,6 +493,10 @@ def export(
     from yolo_prune.app.export_run import run_export
     from yolo_prune.app.render import export_text
 
+    if not int8:
+        _refuse(ctx, ("calib",), "only used with --int8 (the number of calibration images)")
+    if against is None:
+        _refuse(ctx, ("threads", "runs"), "only used when timing with --against ORIGINAL")
     report = run_export(
         model,
         fmt,
@@ -487,6 +557,7 @@ def bench(
 @app.command()
 @_handled()
 def convert(
+    ctx: typer.Context,
     src: Annotated[
         Path,
         typer.Argument(
@@ -566,6 +637,10 @@ def convert(
             raise ConfigError("--from coco needs --images DIR, the folder with the images of SRC")
         if not split_files:
             raise ConfigError("--no-split-files is for --from voc")
+        if split is not None:
+            _refuse(
+                ctx, ("val_fraction", "seed"), f"only used for a random split; --split {split} puts every image there"
+            )
         summary = convert_coco(src, images, out, names=class_names, val_fraction=val_fraction, seed=seed, split=split)
     else:
         raise ConfigError(f"--from must be voc or coco, not {source_format!r}")
@@ -577,10 +652,25 @@ def convert(
     typer.echo(convert_text(summary))
 
 
-def main() -> None:
+def main(args: Sequence[str] | None = None) -> None:
+    """The `yolo-prune` entry point (`args`: default the process's). Every bad input ends here as one line and exit
+    code 1: the commands' own errors (`_handled`) and Click's usage errors (an unknown option, `--imgsz abc`, a
+    missing argument), which Click itself would print as a usage box with exit code 2. `--help`, and the bare
+    command, print the help with exit code 0."""
     os.environ.setdefault("YOLO_VERBOSE", "False")  # Ultralytics' own chatter; our stage lines go to stderr
     _setup_logging()
-    app()
+    args = sys.argv[1:] if args is None else list(args)
+    try:
+        code = app(args=args or ["--help"], prog_name="yolo-prune", standalone_mode=False)
+    except CLICK_ERRORS.UsageError as e:  # BadParameter, NoSuchOption, MissingParameter, ...
+        _error(e.format_message() + (f" (see '{e.ctx.command_path} --help')" if e.ctx else ""))
+        code = 1
+    except CLICK_ERRORS.ClickException as e:
+        _error(e.format_message())
+        code = 1
+    except (typer.Abort, CLICK_ERRORS.Abort):  # end of input, or Ctrl-C, outside a command
+        code = 130
+    sys.exit(code or 0)
 
 
 if __name__ == "__main__":
