@@ -31,7 +31,6 @@ app = typer.Typer(
 
 ModelArg = Annotated[str, typer.Argument(help="Checkpoint (.pt), official name (yolov8n.pt) or model YAML.")]
 DEVICE_HELP = "cpu, 0, or 0,1 for multi-GPU (DDP); default: the GPU when there is one, else the CPU."
-ImgszOpt = Annotated[int, typer.Option("--imgsz", help="Square input size for MACs and tracing.")]
 TRAINING_OPTIONS = ("device", "lr0", "workers", "seed")  # prune: what only fine-tuning (--epochs) uses
 # Click's exceptions, from the Click that typer runs on: its own copy from typer 0.2x on, Click itself before.
 CLICK_ERRORS = sys.modules[typer.BadParameter.__module__]
@@ -139,7 +138,10 @@ def prune(
     ] = None,
     target_latency: Annotated[
         float | None,
-        typer.Option("--target-latency", help="Milliseconds per image on --runtime, measured end to end."),
+        typer.Option(
+            "--target-latency",
+            help="Milliseconds per call on --runtime (one image, or --latency-batch images), measured end to end.",
+        ),
     ] = None,
     ratio: Annotated[
         float | None, typer.Option("--ratio", help="Fraction of channels to remove from every prunable group.")
@@ -176,7 +178,12 @@ def prune(
     ] = None,
     global_pruning: Annotated[bool, typer.Option("--global", help="Same as --allocation global.")] = False,
     sensitivity: Annotated[
-        str | None, typer.Option("--sensitivity", help="sensitivity.json for --allocation sensitivity.")
+        str | None,
+        typer.Option(
+            "--sensitivity",
+            help="sensitivity.json (of `yolo-prune sensitivity`) for --allocation sensitivity or latency, instead of "
+            "scanning --data.",
+        ),
     ] = None,
     unstructured: Annotated[
         float | None, typer.Option("--unstructured", help="Zero this share of conv weights instead (comparison).")
@@ -189,7 +196,14 @@ def prune(
             "coarser ones are pruned, timed end to end and the fastest per MAC kept; with it, N is used as given.",
         ),
     ] = None,
-    imgsz: ImgszOpt = 640,
+    imgsz: Annotated[
+        int,
+        typer.Option(
+            "--imgsz",
+            help="Square input size (a multiple of 32) for MACs, latency and tracing, and with --data for mAP, the "
+            "scan and fine-tuning.",
+        ),
+    ] = 640,
     data: Annotated[
         str | None, typer.Option("--data", help="Dataset YAML: mAP before/after, fine-tuning, --method taylor.")
     ] = None,
@@ -202,10 +216,16 @@ def prune(
     sparse_epochs: Annotated[
         int, typer.Option("--sparse-epochs", help="Sparse-train the unpruned model M epochs first.")
     ] = 0,
-    batch: Annotated[int, typer.Option("--batch", help="Training and validation batch size.")] = 16,
-    device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)] = None,
-    lr0: Annotated[float | None, typer.Option("--lr0", help="Initial learning rate.")] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Dataloader workers.")] = 2,
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch",
+            help="Batch size on --data: fine-tuning and its validation, the sensitivity scan, --method taylor.",
+        ),
+    ] = 16,
+    device: Annotated[str | None, typer.Option("--device", help=f"Fine-tuning device: {DEVICE_HELP}")] = None,
+    lr0: Annotated[float | None, typer.Option("--lr0", help="Fine-tuning's initial learning rate.")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Fine-tuning's dataloader workers.")] = 2,
     seed: Annotated[int, typer.Option("--seed", help="Fine-tuning seed (Ultralytics' seed=).")] = 0,
     split: Annotated[str, typer.Option("--split", help="Split for mAP before/after.")] = "val",
     resume: Annotated[
@@ -304,7 +324,9 @@ def sensitivity(
     metric: Annotated[str, typer.Option("--metric", help="loss (fast, train batches) or map (val split).")] = "loss",
     batches: Annotated[int, typer.Option("--batches", help="Batches for the loss metric.")] = 4,
     batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 8,
-    imgsz: ImgszOpt = 640,
+    imgsz: Annotated[
+        int, typer.Option("--imgsz", help="Square image size (a multiple of 32) the loss or mAP is measured at.")
+    ] = 640,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for sensitivity.json and .png.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the table as one JSON object.")] = False,
 ) -> None:
@@ -330,7 +352,9 @@ def train(
     model: ModelArg,
     data: Annotated[str, typer.Option("--data", help="Dataset YAML.")],
     epochs: Annotated[int, typer.Option("--epochs", help="Epochs.")] = 10,
-    imgsz: ImgszOpt = 640,
+    imgsz: Annotated[
+        int, typer.Option("--imgsz", help="Square training and validation image size (a multiple of 32).")
+    ] = 640,
     batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 16,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)] = None,
     lr0: Annotated[float | None, typer.Option("--lr0", help="Initial learning rate.")] = None,
@@ -358,10 +382,16 @@ def val(
     ],
     data: Annotated[str, typer.Option("--data", help="Dataset YAML.")],
     split: Annotated[str, typer.Option("--split", help="val or test.")] = "val",
-    imgsz: ImgszOpt = 640,
+    imgsz: Annotated[
+        int,
+        typer.Option(
+            "--imgsz", help="Square validation image size (a multiple of 32); a fixed-size export's own size."
+        ),
+    ] = 640,
     batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 16,
     device: Annotated[
-        str | None, typer.Option("--device", help="cpu or a GPU index (default: as --device of prune).")
+        str | None,
+        typer.Option("--device", help="cpu or a GPU index; default: the GPU when there is one, else the CPU."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -382,7 +412,10 @@ def val(
 @_handled()
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/demo"),
-    fast: Annotated[bool, typer.Option("--fast", help="A reduced run for CI (a couple of minutes).")] = False,
+    fast: Annotated[
+        bool,
+        typer.Option("--fast", help="A reduced run for CI: fewer synthetic images, fewer epochs."),
+    ] = False,
     task: Annotated[str, typer.Option("--task", help="detect, segment (or seg), pose or obb.")] = "detect",
 ) -> None:
     """The whole pipeline offline: synthetic data, prune to 50% MACs, fine-tune, val, ONNX export, bench, report."""
@@ -399,7 +432,7 @@ def demo(
 @_handled()
 def info(
     model: ModelArg,
-    imgsz: ImgszOpt = 640,
+    imgsz: Annotated[int, typer.Option("--imgsz", help="Square input size (a multiple of 32) for MACs.")] = 640,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """MACs, parameters and per-layer output channels of MODEL."""
@@ -441,7 +474,9 @@ def export(
     fmt: Annotated[
         str, typer.Option("--format", help=f"{', '.join(FORMATS)}; several separated by commas, or all.")
     ] = "onnx",
-    imgsz: Annotated[int, typer.Option("--imgsz", help="Square input size of the exported model.")] = 640,
+    imgsz: Annotated[
+        int, typer.Option("--imgsz", help="Square input size (a multiple of 32) of the exported model.")
+    ] = 640,
     dynamic: Annotated[bool, typer.Option("--dynamic", help="Dynamic batch and image size.")] = False,
     opset: Annotated[int | None, typer.Option("--opset", help="onnx: opset version (default: Ultralytics').")] = None,
     simplify: Annotated[bool, typer.Option("--simplify", help="onnx: simplify the graph with onnxslim.")] = False,
@@ -476,10 +511,8 @@ def export(
         bool,
         typer.Option(
             "--fast-dfl/--stock-dfl",
-            help=(
-                "Export the DFL box decoding as a transpose-free softmax (lossless, parity-checked; ~4 ms faster at "
-                "640 on a 2-core CPU)."
-            ),
+            help="Export the DFL box decoding as a transpose-free softmax (the same function, parity-checked); "
+            "--stock-dfl exports Ultralytics' own.",
         ),
     ] = True,
     out: Annotated[
@@ -522,7 +555,7 @@ def export(
 @_handled()
 def bench(
     models: Annotated[list[Path], typer.Argument(help="Models (.pt or .onnx); the first is the speedup baseline.")],
-    imgsz: Annotated[int, typer.Option("--imgsz", help="Square input size.")] = 640,
+    imgsz: Annotated[int, typer.Option("--imgsz", help="Square input size (a multiple of 32).")] = 640,
     runs: Annotated[int, typer.Option("--runs", help="Timed inferences per model (interleaved rounds).")] = 50,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed rounds first.")] = 10,
     threads: Annotated[
