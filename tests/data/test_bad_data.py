@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from yolo_prune.app.cli import app
 from yolo_prune.data.datasets import batches, check_split, resolve_dataset
-from yolo_prune.deploy.quantize import calibration_files
+from yolo_prune.deploy.calibration import calibration_files
 from yolo_prune.errors import DataError
 from yolo_prune.pruning.load import load_model
 from yolo_prune.train.finetune import FinetuneConfig, finetune

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from yolo_prune.data.datasets import resolve_dataset
 from yolo_prune.deploy.bench import BenchRow, bench
+from yolo_prune.deploy.calibration import calibration_files, train_images
 from yolo_prune.deploy.export import ExportResult, export_format
 from yolo_prune.deploy.formats import FORMATS, Format, get_format
 from yolo_prune.deploy.parity import DEFAULT_TOLERANCE
-from yolo_prune.deploy.quantize import calibration_files, quantize_int8, train_images
+from yolo_prune.deploy.quantize import quantize_int8
 from yolo_prune.errors import ConfigError, ExportError, ModelLoadError, YoloPruneError, first_line
 from yolo_prune.train.validate import validate
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from yolo_prune.atomic import replace_path
 from yolo_prune.checks import check_imgsz, check_model_file
 from yolo_prune.deploy import head
+from yolo_prune.deploy.calibration import calibration_files, train_images
 from yolo_prune.deploy.formats import EDGE_EXTRA, FORMATS, Format, disk_size, get_format, quiet_output
 from yolo_prune.deploy.parity import DEFAULT_TOLERANCE, ParityCheck, check_parity, default_images, letterbox
 from yolo_prune.errors import ConfigError, DataError, ExportError, first_line
@@ -262,7 +263,6 @@ def _litert_int8(
     fine-tuned pruned yolov8n (see `litert_int8`); this way lost 0.0 and ran as fast.
     """
     from yolo_prune.deploy.litert_int8 import quantize_litert
-    from yolo_prune.deploy.quantize import calibration_files, train_images  # here: quantize imports this module
 
     train = train_images(data)
     files = calibration_files(images=train, calib=max(1, round(fraction * len(train))))

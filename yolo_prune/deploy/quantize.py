@@ -15,10 +15,10 @@ from pathlib import Path
 
 from yolo_prune.atomic import atomic_path
 from yolo_prune.checks import check_model_file
-from yolo_prune.data.datasets import resolve_dataset
+from yolo_prune.deploy.calibration import calibration_files
 from yolo_prune.deploy.export import ExportResult
 from yolo_prune.deploy.parity import letterbox
-from yolo_prune.errors import ConfigError, DataError, ExportError, first_line
+from yolo_prune.errors import ConfigError, ExportError, first_line
 
 LOGGER = logging.getLogger("yolo_prune")
 
@@ -116,63 +116,6 @@ def head_tail_nodes(model) -> list[str]:
             continue  # depends on a tensor's shape only (dynamic exports), not on its values
         stack.extend(producer[i] for i in node.input if i in producer and i not in initializers)
     return list(seen)
-
-
-def calibration_files(
-    data: str | Path | None = None, images: Sequence[str | Path] | str | Path | None = None, calib: int = 100
-) -> list[Path]:
-    """`calib` image files spread evenly over the train split of the dataset YAML `data`, or over `images`.
-
-    Evenly spread rather than the first `calib`: datasets are often ordered by source or scene.
-    """
-    if calib < 1:
-        raise ConfigError(f"--calib must be at least 1, got {calib}")
-    if (data is None) == (images is None):
-        raise ConfigError("INT8 calibration needs exactly one of --data (a dataset YAML) or images")
-    if data is not None:
-        files = train_images(data)
-    else:
-        files = _images([Path(images)] if isinstance(images, (str, Path)) else [Path(p) for p in images])
-    step = len(files) / min(calib, len(files))
-    chosen = [files[int(i * step)] for i in range(min(calib, len(files)))]
-    return _readable(chosen)
-
-
-def train_images(data: str | Path) -> list[Path]:
-    """Every image file of the dataset YAML `data`'s train split, sorted."""
-    train = resolve_dataset(data, splits=("train",))["train"]
-    return _images([Path(p) for p in (train if isinstance(train, list) else [train])])
-
-
-def _images(sources: list[Path]) -> list[Path]:
-    from ultralytics.data.utils import IMG_FORMATS
-
-    files: list[Path] = []
-    for src in sources:
-        if src.is_dir():
-            files += sorted(p for p in src.rglob("*") if p.suffix[1:].lower() in IMG_FORMATS)
-        elif src.is_file() and src.suffix[1:].lower() in IMG_FORMATS:
-            files.append(src)
-        elif not src.exists():
-            raise DataError(f"calibration images not found: {src}")
-    if not files:
-        raise DataError(f"no calibration images in {', '.join(map(str, sources))}")
-    return files
-
-
-def _readable(files: list[Path]) -> list[Path]:
-    """`files` without the images that OpenCV cannot read (what `letterbox` reads with): one warning, or one line
-    when none is left."""
-    import cv2
-
-    bad = [f for f in files if cv2.imread(str(f)) is None]
-    if not bad:
-        return files
-    why = f"unreadable image ({bad[0]})" if len(bad) == 1 else f"unreadable image ({len(bad)}, e.g. {bad[0]})"
-    if len(bad) == len(files):
-        raise DataError(f"no usable calibration images: {why}")
-    LOGGER.warning(f"skipped {len(bad)} of {len(files)} calibration images: {why}")
-    return [f for f in files if f not in bad]
 
 
 def _static_imgsz(model, path: Path) -> int:
