@@ -34,7 +34,7 @@ def test_bench_pruned_against_original(weights):
     assert all(0 < r.median_ms <= r.p90_ms for r in rows) and all(r.runs == 5 for r in rows)
     assert rows[0].speedup == 1.0 and rows[1].speedup == pytest.approx(rows[0].median_ms / rows[1].median_ms)
     assert rows[1].macs < 0.6 * rows[0].macs and rows[1].params < rows[0].params
-    assert rows[1].onnx_bytes < rows[0].onnx_bytes and {r.cost_source for r in rows} == {"pytorch"}
+    assert rows[1].file_bytes < rows[0].file_bytes and {r.cost_source for r in rows} == {"pytorch"}
     assert json.dumps([r.to_dict() for r in rows])
 
 
@@ -75,7 +75,7 @@ def test_bench_on_torch_cpu_times_the_checkpoints_at_a_batch(weights):
     # 16 images per call: at this tiny size a call is mostly per-layer overhead, and 4 images once timed faster than
     # one on a loaded CI machine (7.97 against 8.36 ms); 16 cost 5x one here.
     sixteen = bench([full], imgsz=IMGSZ, runs=5, warmup=1, threads=1, runtime="torch-cpu", batch=16)
-    assert all(r.onnx_bytes is None and r.precision == "fp32" and r.cost_source == "pytorch" for r in one)
+    assert all(r.file_bytes is None and r.precision == "fp32" and r.cost_source == "pytorch" for r in one)
     assert one[1].macs < 0.6 * one[0].macs and one[1].source_bytes < one[0].source_bytes
     assert one[0].speedup == 1.0 and all(0 < r.median_ms <= r.p90_ms for r in one)
     assert sixteen[0].median_ms > one[0].median_ms  # sixteen images per call cost more than one
@@ -100,7 +100,7 @@ def test_cli_bench_on_a_torch_runtime(weights):
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert (payload["runtime"], payload["batch"]) == ("torch-cpu", 2)
-    assert payload["runtime_detail"].startswith("PyTorch ") and payload["rows"][0]["onnx_bytes"] is None
+    assert payload["runtime_detail"].startswith("PyTorch ") and payload["rows"][0]["file_bytes"] is None
     table = runner.invoke(app, [*args, "--runtime", "torch-cpu"])
     assert table.exit_code == 0 and "PyTorch modules timed" in table.stdout and "batch 1" in table.stdout
     bad = runner.invoke(app, [*args, "--batch", "4"])

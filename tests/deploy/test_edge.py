@@ -52,7 +52,7 @@ def test_edge_export_passes_parity_and_benches_in_its_runtime(tmp_path, weights,
     rows = bench([pt, out], imgsz=IMGSZ, runs=3, warmup=1, threads=1, runtime=EDGE[fmt])
     assert [r.model for r in rows] == [str(pt), str(out)] and all(r.median_ms > 0 for r in rows)
     assert rows[0].macs is not None and rows[1].macs is None  # a checkpoint is costed in PyTorch, an export is not
-    assert rows[0].onnx_bytes == pytest.approx(result.size_bytes, rel=0.05)  # the same model, exported to time it
+    assert rows[0].file_bytes == pytest.approx(result.size_bytes, rel=0.05)  # the same model, exported to time it
 
 
 @needs("coreml")

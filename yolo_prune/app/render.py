@@ -265,7 +265,7 @@ def bench_text(rows: Sequence, imgsz: int, runs: int, warmup: int, runtime: str,
             r.precision,
             None if r.macs is None else r.macs / 1e9,
             None if r.params is None else r.params / 1e6,
-            None if r.onnx_bytes is None else r.onnx_bytes / 1e6,
+            None if r.file_bytes is None else r.file_bytes / 1e6,
             r.median_ms,
             r.p90_ms,
             r.speedup,
@@ -273,7 +273,7 @@ def bench_text(rows: Sequence, imgsz: int, runs: int, warmup: int, runtime: str,
         for r in rows
     ]
     headers = ("model", "precision", f"GMACs @{imgsz}", "params M", "size MB", "median ms", "p90 ms", "speedup")
-    timed = "the timed file" if any(r.onnx_bytes is not None for r in rows) else "none (PyTorch modules timed)"
+    timed = "the timed file" if any(r.file_bytes is not None for r in rows) else "none (PyTorch modules timed)"
     return render_table(headers, table) + (
         f"\n\n{runtime}, batch {batch}, {runs} interleaved runs after {warmup} warm-up; size: {timed}; "
         "MACs: PyTorch count (.pt) or ONNX graph (.onnx)"

@@ -36,11 +36,12 @@ LOGGER = logging.getLogger("yolo_prune")
 
 @dataclass
 class BenchRow:
-    """One model's latency and cost. `onnx_bytes` is the size of the ONNX file that was timed (what would be
-    deployed); None on a torch runtime, which times the checkpoint's module. Milliseconds are per call."""
+    """One model's latency and cost. `file_bytes` is the size of the file that was timed, in the runtime's format
+    (what would be deployed); None on a torch runtime, which times the checkpoint's module. Milliseconds are per
+    call."""
 
     model: str
-    onnx_bytes: int | None
+    file_bytes: int | None
     source_bytes: int
     precision: str  # fp32, int8 (an INT8 ONNX file) or fp16 (a torch runtime in half precision)
     macs: int | None
@@ -127,7 +128,7 @@ def _rows(paths: list[Path], loaded: list[Loaded], times: list[list[float]]) -> 
         rows.append(
             BenchRow(
                 model=str(path),
-                onnx_bytes=model.file_bytes,
+                file_bytes=model.file_bytes,
                 source_bytes=path.stat().st_size,
                 precision=model.precision,
                 macs=macs,
