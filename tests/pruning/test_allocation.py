@@ -62,3 +62,22 @@ def test_sensitivity_allocation_reaches_target_and_records_ratios():
 def test_bad_allocation_options(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         PruneConfig(**kwargs)
+
+
+def test_sensitivity_round_to_rounds_kept_widths_up_and_reaches_the_target():
+    """--round-to with the sensitivity allocation keeps every pruned group's width a multiple of N and never below
+    the scan's share (torch-pruning's round_to would round it down, taking channels from the sensitive groups)."""
+    model = random_v8n()
+    x = torch.rand(1, 3, IMGSZ, IMGSZ)
+    table = scan(model, head_sum(x), imgsz=IMGSZ)
+    config = PruneConfig(target_macs=0.5, allocation="sensitivity", sensitivity="t.json", round_to=8, imgsz=IMGSZ)
+    allocation = create_allocation("sensitivity", table, round_to=8)
+    assert allocation.rounds_widths and allocation.details(0.3)["rounded_up_to"] == 8
+    pruned, result = prune(model, config, allocation=allocation)
+    assert 0.47 <= result.macs_fraction <= 0.53
+    make_prunable(model)
+    before, after = conv_widths(model), conv_widths(pruned)
+    shares = result.extra["group_ratios"]  # the scan's shares before rounding
+    changed = [n for n in shares if after[n] != before[n]]
+    assert changed and all(after[n] % 8 == 0 for n in changed)
+    assert all(after[n] >= int(before[n] * (1 - min(shares[n], 0.9))) for n in changed)

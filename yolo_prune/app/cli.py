@@ -193,7 +193,9 @@ def prune(
         typer.Option(
             "--round-to",
             help="Keep channel counts multiples of N. Latency allocation: without it, the runtime's block and 2x / 4x "
-            "coarser ones are pruned, timed end to end and the fastest per MAC kept; with it, N is used as given.",
+            "coarser ones are pruned, timed end to end and the fastest per MAC kept; with it, N is used as given. "
+            "Sensitivity allocation: each kept width rounded up to N, never below the scan's share; uniform and "
+            "global: rounded down (torch-pruning's round_to).",
         ),
     ] = None,
     imgsz: Annotated[

@@ -134,7 +134,7 @@ def candidate_allocations(
     without `round_to` comes in the runtime's block and the coarser ones `probe_blocks` measures."""
     name = config.allocation
     if not get_allocation(name).needs_widths:
-        return [create_allocation(name, table)]
+        return [create_allocation(name, table, round_to=config.round_to)]
     tables = [
         width_table(model, config.imgsz, layers, max_layer_ratio=config.max_layer_ratio, round_to=config.round_to)
     ]
