@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from yolo_prune.errors import ConfigError
+from yolo_prune.errors import ConfigError, YoloPruneError
 
 
 @contextlib.contextmanager
@@ -61,17 +61,18 @@ def replace_path(src: Path, dst: Path, *, overwrite: bool = True) -> None:
 
 
 @contextlib.contextmanager
-def staging_dir(out: str | Path) -> Iterator[Path]:
-    """Yield a new hidden folder beside `out` to build a folder output in; it is removed on exit.
+def staging_dir(out: str | Path, error: type[YoloPruneError] = ConfigError) -> Iterator[Path]:
+    """Yield a new hidden folder beside `out` to build an output in; it is removed on exit.
 
-    The caller renames it onto `out` once complete (`replace_path`), so `out` appears whole or not at all.
+    The caller renames its result onto `out` once complete (`replace_path`), so `out` appears whole or not at all.
+    A folder that cannot be made is `error` (an exporter's caller goes on with its other formats on `ExportError`).
     """
     out = Path(out)
     staging = out.parent / f".{out.name}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         staging.mkdir(parents=True)
     except OSError as e:
-        raise ConfigError(f"cannot create {out}: {e.strerror}") from None
+        raise error(f"cannot create {out}: {e.strerror or e}") from None
     try:
         yield staging
     finally:

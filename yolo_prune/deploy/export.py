@@ -22,14 +22,13 @@ import io
 import logging
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from yolo_prune.atomic import replace_path
+from yolo_prune.atomic import replace_path, staging_dir
 from yolo_prune.checks import check_imgsz, check_model_file
 from yolo_prune.deploy import head
 from yolo_prune.deploy.calibration import calibration_files, train_images
@@ -228,12 +227,7 @@ def _run_exporter(weights: Path, fmt: str, imgsz: int, out: Path, *, end2end: bo
     """Run Ultralytics' exporter on a temporary copy of `weights` and move its output onto `out` atomically."""
     from ultralytics import YOLO
 
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    except OSError as e:
-        raise ExportError(f"cannot write {out}: {e.strerror or e}") from e
-    try:
+    with staging_dir(out, ExportError) as work:
         copy = work / weights.name
         shutil.copyfile(weights, copy)
         args = {"simplify": False, **export_args} if fmt == "onnx" else dict(export_args)
@@ -249,8 +243,6 @@ def _run_exporter(weights: Path, fmt: str, imgsz: int, out: Path, *, end2end: bo
             raise ExportError(f"{fmt} export of {weights} produced no file")
         replace_path(Path(produced), out)
         return out
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _litert_int8(
@@ -267,19 +259,12 @@ def _litert_int8(
     train = train_images(data)
     files = calibration_files(images=train, calib=max(1, round(fraction * len(train))))
     fp32_args = {k: v for k, v in export_args.items() if k not in ("int8", "data", "split", "fraction")}
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    except OSError as e:
-        raise ExportError(f"cannot write {out}: {e.strerror or e}") from e
-    try:
+    with staging_dir(out, ExportError) as work:
         fp32 = _run_exporter(weights, "tflite", imgsz, work / "fp32.tflite", end2end=False, **fp32_args)
         with _converters_quiet():  # the quantizer prints its progress and sizes on stdout
             details = quantize_litert(
                 fp32, out, files, metadata_args={"quantize": 8, "data": str(data), "fraction": fraction}
             )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     return out, details
 
 
