@@ -86,7 +86,7 @@ def run_demo(
     as report.json and report.md)."""
     name = TASK_ALIASES.get(task, task)
     if name not in TASKS:
-        raise ConfigError(f"unknown task '{task}'; choose one of: {', '.join(TASKS)}")
+        raise ConfigError(f"unknown --task '{task}'; choose one of: {', '.join(TASKS)}")
     demo = TASKS[name]
     plan = PLANS["fast" if fast else "full"]
     out = Path(out_dir)
