@@ -146,13 +146,15 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
             )  # fmt: skip
         return rows
 
+    own = "control" if "control" in args.rows else "baseline"
     rows = [
         Row("baseline", "baseline (trained, untouched)", "baseline", None,
             lambda r, seed: ["val", args.weights, "--data", args.data, "--imgsz", str(args.imgsz), "--json"],
-            model_file=None, seeded=False),
+            reference=own, model_file=None, seeded=False),
         Row("control", "control: unpruned + same fine-tune", "control", None,
             trained(lambda: args.weights, args.epochs)),
-        *best_rows(args.weights, "", "control", args.targets),
+        # without the control row (a bigger model's control is long), the pruned rows are measured against the baseline
+        *best_rows(args.weights, "", own, args.targets),
     ]  # fmt: skip
     for fraction in [float(v) for v in args.targets if not v.endswith("x")]:  # MACs targets only
         tag = f"{round(100 * fraction)}"
@@ -292,9 +294,12 @@ def summarize(rows: list[Row], jobs: dict[str, dict], args: argparse.Namespace) 
         walls = [r["wall_s"] for r in runs.values()]
         if row.prune is not None:
             walls.append(jobs[f"{row.name}-prune"]["wall_s"])
+        # `val` does not count the baseline's MACs and parameters; its prunes did
+        prunes = [j for n, j in jobs.items() if n.startswith("best-") and n.endswith("-prune") and j.get("base_macs")]
+        counted = prunes[0] if row.family == "baseline" and prunes else {}
         summary[row.name] = {
-            "macs": one.get("macs"),
-            "params": one.get("params"),
+            "macs": one.get("macs") or counted.get("base_macs"),
+            "params": one.get("params") or counted.get("base_params"),
             "map50": statistics.mean(r["map50"] for r in runs.values()),
             "map50_95": statistics.mean(r["map50_95"] for r in runs.values()),
             "seeds": {str(seed): r["map50_95"] for seed, r in runs.items() if seed is not None},
@@ -341,8 +346,9 @@ def map_cell(entry: dict) -> str:
 
 def table(rows: list[Row], summary: dict[str, dict], timing: dict[int, dict[str, dict]]) -> str:
     """The Markdown table: cost, mAP50-95 (mean and seeds), its difference from the control (the unpruned --weights
-    with the same fine-tune) and from the row's own control (its unpruned network: an official model for the rows
-    pruned from it), latency, speedup against the row's own control."""
+    with the same fine-tune; the untrained baseline when the control row is not run) and from the row's own control
+    (its unpruned network: an official model for the rows pruned from it), latency, speedup against the row's own
+    control."""
     sizes = list(timing)
     lines = [
         "| row | method | target | GMACs (% of own original) | params (M) | mAP50-95 mean (seeds) | vs control "
@@ -351,14 +357,14 @@ def table(rows: list[Row], summary: dict[str, dict], timing: dict[int, dict[str,
         + " | wall (min) |",
         "|---|---|---|---|---|---|---|---|" + "---|" * len(sizes) + "---|---|",
     ]  # fmt: skip
-    control = summary["control"]["map50_95"]
+    control = (summary.get("control") or summary["baseline"])["map50_95"]
     for row in rows:
         r, ref = summary.get(row.name), summary.get(row.reference)
         if r is None or ref is None:
             continue
-        macs = r["macs"] or ref["macs"]
-        macs = f"{macs / 1e9:.3f} ({100 * macs / ref['macs']:.1f}%)"
-        params = f"{(r['params'] or ref['params']) / 1e6:.2f}"
+        macs, params = r["macs"] or ref["macs"], r["params"] or ref["params"]
+        macs = f"{macs / 1e9:.3f} ({100 * macs / ref['macs']:.1f}%)" if macs and ref["macs"] else "-"
+        params = f"{params / 1e6:.2f}" if params else "-"
         ms = [timing[s].get(row.name if row.seeded else "baseline", {}).get("median_ms") for s in sizes]
         ref_ms = [timing[s].get(row.reference, {}).get("median_ms") for s in sizes]
         speed = " / ".join(f"{b / m:.2f}x" if m and b else "-" for m, b in zip(ms, ref_ms))

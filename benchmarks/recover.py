@@ -83,6 +83,7 @@ def run_row(name: str, argv: list[str], out: Path) -> dict:
         result = {k: after.get(k) for k in ("macs", "params", "map50", "map50_95", "latency_ms", "gzip_bytes")}
         if "before" in report:
             result["base_macs"] = report["before"]["macs"]
+            result["base_params"] = report["before"].get("params")
     result.update(command=command, wall_s=None if seconds is None else round(seconds, 1))
     cached.write_text(json.dumps(result, indent=2) + "\n")
     print(f"[{name}] done: {result.get('map50_95', report_file.name)}", flush=True)

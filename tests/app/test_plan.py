@@ -63,12 +63,14 @@ def test_the_plan_resolves_the_default_allocation_and_what_the_run_needs(tiny_da
     free = plan_prune("m.pt", PruneConfig(target_macs=0.5))
     assert free.config.allocation == "latency" and free.timed and not free.uses_table and free.splits == ()
     data = plan_prune("m.pt", PruneConfig(target_macs=0.5, data=str(tiny_data)))
-    assert data.config.allocation == "sensitivity" and data.scans and not data.timed
+    assert data.config.allocation == "sensitivity" and data.scans and data.timed  # rounded to the runtime's blocks
+    free_widths = plan_prune("m.pt", PruneConfig(target_macs=0.5, data=str(tiny_data), round_to=1))
+    assert free_widths.config.allocation == "sensitivity" and not free_widths.timed
     assert data.splits == ("train", "val")  # the scan reads train batches
     ratio = plan_prune("m.pt", PruneConfig(ratio=0.3, data=str(tiny_data)), split="test")
     assert ratio.config.allocation == "uniform" and not ratio.timed and ratio.splits == ("test",)
     speed = plan_prune("m.pt", PruneConfig(target_latency=5.0, data=str(tiny_data)))
-    assert speed.config.allocation == "latency" and speed.timed and speed.scans
+    assert speed.config.allocation == "sensitivity" and speed.timed and speed.scans  # one recipe for every target
     named = plan_prune("m.pt", PruneConfig(target_macs=0.5, allocation="global"))
     assert named.config.allocation == "global" and not named.timed
 

@@ -105,8 +105,6 @@ def test_with_data_the_default_is_sensitivity_and_its_scan_is_reused(
     assert DEFAULT_WITH_DATA == "sensitivity"
     assert default_allocation(has_data=False, has_ratio=False) == "latency"  # no data: widths the runtime likes
     assert default_allocation(has_data=True, has_ratio=True) == "uniform"  # --ratio is a channel ratio
-    # a speed target is searched on the latency model, which block-aligned widths follow
-    assert default_allocation(has_data=True, has_ratio=False, has_speed_target=True) == "latency"
     config = PruneConfig(target_macs=0.5, imgsz=64, data=str(tiny_data))
     assert config.allocation is None  # the run picks it
 
@@ -248,7 +246,7 @@ def test_a_speedup_the_runtime_never_reaches_is_one_error_and_no_folder(tmp_path
     assert not out.exists()
 
 
-def test_with_data_a_speed_target_takes_the_latency_allocation_with_the_scan(
+def test_with_data_a_speed_target_takes_the_sensitivity_allocation_in_the_runtimes_blocks(
     tmp_path, tiny_data, two_class_weights, monkeypatch
 ):
     from conftest import PaddedTimer
@@ -257,17 +255,15 @@ def test_with_data_a_speed_target_takes_the_latency_allocation_with_the_scan(
     config = PruneConfig(target_speedup=1.3, imgsz=64, data=str(tiny_data))
     timers = ModelledTimers(PaddedTimer(16)).timers
     report = prune_run.run_prune(two_class_weights, config, tmp_path / "a", timers=timers)
-    assert report.config["allocation"] == report.prune["allocation"] == "latency"
-    assert report.prune["loss"] == "sensitivity scan"  # the scan weighs the widths
+    assert report.config["allocation"] == report.prune["allocation"] == "sensitivity"
+    assert report.prune["block"] == report.prune["block_probe"]["chosen"]
+    assert report.prune["block"] in {b["block"] for b in report.prune["block_probe"]["blocks"]}
     assert report.prune["speedup"]["measured"] == pytest.approx(1.3, rel=speed.SPEEDUP_TOLERANCE)
-    # Named by hand, an allocation with free widths that misses the target is told which one follows the model.
+    # Free widths (--round-to 1) that miss the target are told which widths follow the latency model.
     capped = ModelledTimers(PaddedTimer(16), overhead=1.0).timers
-    with pytest.raises(TargetUnreachableError, match="--allocation latency picks widths the latency model"):
+    with pytest.raises(TargetUnreachableError, match="widths in the runtime's channel blocks .* follow the latency"):
         prune_run.run_prune(
-            two_class_weights,
-            replace(config, target_speedup=1.8, allocation="sensitivity"),
-            tmp_path / "b",
-            timers=capped,
+            two_class_weights, replace(config, target_speedup=1.8, round_to=1), tmp_path / "b", timers=capped
         )
     assert not (tmp_path / "b").exists()
 

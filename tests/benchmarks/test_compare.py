@@ -225,3 +225,30 @@ def test_a_job_waiting_on_another_leaves_its_worker_to_a_ready_one(compare, tmp_
     orphan = [compare.Job("fine-tune", lambda r: ["fine-tune"], ["never-run"])]
     with pytest.raises(SystemExit, match=r"jobs wait on jobs that never run: \['fine-tune'\]"):
         compare.run_all(orphan, tmp_path, workers=2, runner=runner)
+
+
+def test_without_the_control_row_the_pruned_rows_are_measured_against_the_baseline(compare, tmp_path):
+    """A bigger model's control is a long training: left out, the pruned rows' own reference is the baseline, whose
+    MACs and parameters come from its prunes (`val` counts neither)."""
+    argv = ["--data", "d.yaml", "--weights", "s.pt", "--out", str(tmp_path), "--targets", "3x", "--seeds", "0",
+            "--official", "yolo11n.yaml=n.pt", "--rows", "baseline,best,official"]  # fmt: skip
+    args = compare.parse_args(argv)
+    rows = compare.build_rows(args, 3)
+    assert {row.name: row.reference for row in rows} == {"baseline": "baseline", "best-3x": "baseline",
+                                                          "yolo11n": "yolo11n"}  # fmt: skip
+    jobs = {
+        "baseline": {"macs": None, "params": None, "map50": 0.9, "map50_95": 0.60, "command": "val", "wall_s": 1},
+        "best-3x-prune": {"macs": 1e9, "params": 2e6, "map50_95": 0.2, "base_macs": 4e9, "base_params": 9e6,
+                          "command": "prune", "wall_s": 1},
+        "best-3x-s0": {"macs": 1e9, "params": 2e6, "map50": 0.9, "map50_95": 0.59, "command": "train", "wall_s": 1},
+        "yolo11n-s0": {"macs": 1.1e9, "params": 2.6e6, "map50": 0.9, "map50_95": 0.58, "command": "t", "wall_s": 1},
+    }  # fmt: skip
+    summary = compare.summarize(rows, jobs, args)
+    assert (summary["baseline"]["macs"], summary["baseline"]["params"]) == (4e9, 9e6)
+    timing = {384: {"baseline": {"median_ms": 30.0}, "best-3x": {"median_ms": 10.0}, "yolo11n": {"median_ms": 10.5}}}
+    lines = compare.table(rows, summary, timing).splitlines()
+    best = next(line for line in lines if line.startswith("| best-3x "))
+    assert "1.000 (25.0%)" in best and "| -1.0 | -1.0 |" in best and "3.00x" in best
+    assert compare.frontier_check(rows, summary, timing, "yolo11n", 1.0)[0].endswith(
+        "the best is best-3x: 0.5900 in 10.0 ms (95%), which dominates it."
+    )

@@ -169,11 +169,10 @@ def prune(
         str | None,
         typer.Option(
             "--allocation",
-            help=f"How the budget is spread: {', '.join(allocations.names())}. Default: "
+            help=f"How the budget is spread: {', '.join(allocations.names())}. Default, for every target: "
             f"{allocations.DEFAULT_WITH_DATA} with --data (the scan cached) or --sensitivity, else "
-            f"{allocations.DEFAULT_WITHOUT_DATA} (widths the runtime runs fast); {allocations.DEFAULT_FOR_RATIO} with "
-            f"--ratio; {allocations.DEFAULT_FOR_SPEED} (with the scan when there is data) for --target-speedup and "
-            "--target-latency.",
+            f"{allocations.DEFAULT_WITHOUT_DATA}; {allocations.DEFAULT_FOR_RATIO} with --ratio. Both keep widths in "
+            "the runtime's channel blocks.",
         ),
     ] = None,
     global_pruning: Annotated[bool, typer.Option("--global", help="Same as --allocation global.")] = False,
@@ -192,10 +191,10 @@ def prune(
         int | None,
         typer.Option(
             "--round-to",
-            help="Keep channel counts multiples of N. Latency allocation: without it, the runtime's block and 2x / 4x "
-            "coarser ones are pruned, timed end to end and the fastest per MAC kept; with it, N is used as given. "
-            "Sensitivity allocation: each kept width rounded up to N, never below the scan's share; uniform and "
-            "global: rounded down (torch-pruning's round_to).",
+            help="Keep channel counts multiples of N. Latency and sensitivity allocation: without it, the runtime's "
+            "block and 2x / 4x coarser ones are pruned, timed end to end and the fastest per MAC kept; with it, N is "
+            "used as given (sensitivity: each kept width rounded up to N, never below the scan's share; 1 keeps its "
+            "free widths). Uniform and global: rounded down (torch-pruning's round_to).",
         ),
     ] = None,
     imgsz: Annotated[

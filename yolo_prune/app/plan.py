@@ -50,9 +50,12 @@ class RunPlan:
 
     @property
     def timed(self) -> bool:
-        """The run times on its runtime: widths the runtime runs fast, or a speed target."""
+        """The run times on its runtime: widths the runtime runs fast (picked by timings, or rounded to its blocks
+        when no --round-to is given), or a speed target."""
         config = self.config
-        return self.allocation.needs_widths or config.target_speedup is not None or config.target_latency is not None
+        in_blocks = self.allocation.in_runtime_blocks and config.round_to is None
+        speed = config.target_speedup is not None or config.target_latency is not None
+        return self.allocation.needs_widths or in_blocks or speed
 
     @property
     def training(self) -> bool:
@@ -91,10 +94,8 @@ def plan_prune(
         raise ConfigError(f"--sensitivity {config.sensitivity}: file not found")
     get_runtime(config.runtime, config.threads, config.latency_batch, LATENCY_BATCH_OPTION)  # usable here
     if config.allocation is None:
-        speed = config.target_speedup is not None or config.target_latency is not None
-        chosen = default_allocation(
-            has_data=bool(config.data or config.sensitivity), has_ratio=config.ratio is not None, has_speed_target=speed
-        )
+        has_data = bool(config.data or config.sensitivity)
+        chosen = default_allocation(has_data=has_data, has_ratio=config.ratio is not None)
         config = replace(config, allocation=chosen)
     plan = RunPlan(str(source), config, train, steps, sparse_epochs, split)
     if config.sensitivity is not None and not plan.uses_table:

@@ -39,6 +39,9 @@ class Allocation(ABC):
     needs_widths: ClassVar[bool] = False  # built from a latency width table (`latency.width_table`)
     rounds_widths: ClassVar[bool] = False  # picks its own widths: torch-pruning's round_to must not round them again
     uses_table: ClassVar[bool] = False  # takes a sensitivity table when there is data to scan, works without one
+    # rounded up to the runtime's channel block (and coarser ones, measured end to end) when a prune run times its
+    # runtime and no --round-to is given (`speed.candidate_allocations`)
+    in_runtime_blocks: ClassVar[bool] = False
 
     @property
     def linear(self) -> bool:
@@ -64,19 +67,17 @@ class Allocation(ABC):
 
 _ALLOCATIONS: dict[str, type[Allocation]] = {}
 
-# The defaults: the best measured recipe for what the user gives (docs/benchmarks.md, "Why the defaults").
+# The defaults: the best measured recipe for what the user gives, the same for a MACs, speedup or latency target
+# (docs/benchmarks.md, "Why the defaults").
 DEFAULT_WITH_DATA = "sensitivity"
 DEFAULT_WITHOUT_DATA = "latency"
 DEFAULT_FOR_RATIO = "uniform"
-DEFAULT_FOR_SPEED = "latency"
 
 
-def default_allocation(*, has_data: bool, has_ratio: bool, has_speed_target: bool = False) -> str:
+def default_allocation(*, has_data: bool, has_ratio: bool) -> str:
     """The allocation a prune uses when none is named: the best measured one for what the user gave."""
     if has_ratio:
         return DEFAULT_FOR_RATIO
-    if has_speed_target:
-        return DEFAULT_FOR_SPEED
     return DEFAULT_WITH_DATA if has_data else DEFAULT_WITHOUT_DATA
 
 
@@ -99,11 +100,16 @@ def get_allocation(name: str) -> type[Allocation]:
 
 
 def create_allocation(
-    name: str, table: dict | None = None, widths: dict | None = None, round_to: int | None = None
+    name: str,
+    table: dict | None = None,
+    widths: dict | None = None,
+    round_to: int | None = None,
+    max_ratio: float | None = None,
 ) -> Allocation:
     """An instance of the allocation `name`; `table` is the sensitivity table and `widths` the latency width table
-    (`latency.width_table`) for those that need or use one; `round_to` is `--round-to` for the sensitivity
-    allocation, which rounds its kept widths up (the others leave it to torch-pruning, or to their width table)."""
+    (`latency.width_table`) for those that need or use one; `round_to` (the block) and `max_ratio` (how far beyond
+    the scanned ratios a group may go) are for the sensitivity allocation, which rounds its kept widths up (the others
+    leave `--round-to` to torch-pruning, or to their width table)."""
     cls = get_allocation(name)
     if cls.needs_widths:
         if widths is None:
@@ -113,7 +119,7 @@ def create_allocation(
         return cls()
     if table is None:
         raise ConfigError(f"allocation '{name}' needs a sensitivity table (--sensitivity FILE or --data to scan)")
-    return cls(table, round_to) if cls is Sensitivity else cls(table)
+    return cls(table, round_to, max_ratio) if cls is Sensitivity else cls(table)
 
 
 @register
@@ -148,25 +154,36 @@ class Sensitivity(Allocation):
     summary = "per-group shares from a sensitivity scan, saving the MACs at the least predicted loss"
     variable = MACS_BUDGET
     needs_table = True
+    in_runtime_blocks = True
 
-    def __init__(self, table: dict, round_to: int | None = None):
+    def __init__(self, table: dict, round_to: int | None = None, max_ratio: float | None = None):
         """`round_to`: each kept width rounded *up* to a multiple of it, never below the scan's share, so that the
         runtime's channel blocks are filled and the MACs search cuts the insensitive groups further. torch-pruning's
         own `round_to` rounds down, which takes channels from exactly the groups the scan protects (yolov8n-bccd,
         50% MACs, 30 epochs, seed 0: 0.5806 rounded down to 16, 0.5881 up to 16; up to 32, two seeds, 0.5914 at
-        1.85x against 0.5943 at 1.63x unrounded; docs/benchmarks.md section 18)."""
+        1.85x against 0.5943 at 1.63x unrounded; docs/benchmarks.md section 18). `max_ratio`: a budget the scanned
+        ratios cannot meet goes on up to this ratio per group (`budget.allocate`); rounded-up widths of a narrow
+        model need it (yolov8n-bccd's widths rounded up to 32 reach no lower than 49% of the MACs within the scan)."""
         try:
             table["groups"], table["ratios"]
         except (KeyError, TypeError) as e:
             raise ConfigError(f"not a sensitivity table ({type(e).__name__}: {e})") from None
         self.table = table
         self.round_to = round_to
-        self.rounds_widths = bool(round_to)  # torch-pruning must not round the widths down again
+        self.max_ratio = max_ratio
+        self.rounds_widths = bool(round_to and round_to > 1)  # torch-pruning must not round them down again
+
+    def limit(self, max_layer_ratio: float) -> float:
+        """The budget at which every group is at its largest ratio. The groups' MACs shares overlap (a conv counts in
+        the group of its outputs and in that of its inputs), so it is above 1 (1.94 x the largest ratio for yolov8n):
+        a search capped at 1 stopped short of what rounded-up widths need."""
+        largest = max(self.table["ratios"][-1], self.max_ratio or 0.0)
+        return max(1.0, sum(g["macs_share"] for g in self.table["groups"]) * largest)
 
     def pruner_args(self, value: float, model: nn.Module, max_layer_ratio: float) -> dict:
         modules = dict(model.named_modules())
         ratios = {}
-        for name, r in allocate(self.table, value).items():
+        for name, r in allocate(self.table, value, self.max_ratio).items():
             if r <= 0 or name not in modules:
                 continue
             ratio = min(r, max_layer_ratio)
@@ -181,8 +198,8 @@ class Sensitivity(Allocation):
         return {"pruning_ratio": 0.0, "pruning_ratio_dict": ratios, "global_pruning": False}
 
     def details(self, value: float) -> dict:
-        rounded = {"rounded_up_to": self.round_to} if self.round_to else {}
-        return {"group_ratios": allocate(self.table, value), **rounded}
+        rounded = {"block": self.round_to} if self.round_to else {}
+        return {"group_ratios": allocate(self.table, value, self.max_ratio), **rounded}
 
 
 @register

@@ -1,7 +1,7 @@
 """The two knapsacks that spend a pruning budget over dependency groups, greedily, at the least predicted loss.
 
 - `allocate`: per-group channel ratios from a sensitivity scan's table that save a share of the MACs (the
-  `sensitivity` allocation);
+  `sensitivity` allocation), beyond the scanned ratios only once every group is at the largest;
 - `choose_widths`: per-group widths from the latency model's width table (`latency.width_table`) that save a share of
   the largest conv-latency saving (the `latency` allocation).
 
@@ -16,20 +16,34 @@ from __future__ import annotations
 MACS_WEIGHT = 0.1
 
 
-def allocate(table: dict, macs_to_save: float) -> dict[str, float]:
+def allocate(table: dict, macs_to_save: float, max_ratio: float | None = None) -> dict[str, float]:
     """Per-group ratios (from 0 and the scanned ratios) saving at least `macs_to_save` (a fraction of the total MACs)
     with the smallest predicted drop, by greedy marginal cost (drop per MAC saved), MACs savings taken as additive.
+
+    `max_ratio` above the largest scanned ratio lets a budget the scan cannot meet go on: once every group is at the
+    largest scanned ratio (never before, so what the scan can meet is allocated as without it), groups step on to
+    `max_ratio`, their drop carried on along their last scanned segment. Widths rounded up to a runtime's block keep
+    more than the scanned shares, and a narrow model then needs these steps to reach its target.
 
     The last upgrade is taken fractionally (its ratio interpolated) so that the savings meet the budget exactly,
     which makes the result a continuous function of the budget. Returns group name -> ratio (0 for groups left alone).
     """
     ratios = [0.0, *table["ratios"]]
+    last_scanned = len(ratios) - 1
+    if max_ratio is not None and max_ratio > ratios[-1]:
+        ratios.append(max_ratio)
     choice = {g["group"]: 0 for g in table["groups"]}
     by_name = {g["group"]: g for g in table["groups"]}
 
+    def drop(g: dict, i: int) -> float:
+        if i <= last_scanned:
+            return g["drop"][str(ratios[i])] if i else 0.0
+        d0, d1 = drop(g, last_scanned - 1), drop(g, last_scanned)  # beyond the scan: its last segment carried on
+        r0, r1 = ratios[last_scanned - 1], ratios[last_scanned]
+        return d1 + max(d1 - d0, 0.0) * (ratios[i] - r1) / (r1 - r0)
+
     def cost(g: dict, i: int) -> tuple[float, float]:
-        r = ratios[i]
-        return (g["drop"][str(r)] if r else 0.0), g["macs_share"] * r
+        return drop(g, i), g["macs_share"] * ratios[i]
 
     saved = 0.0
     while saved < macs_to_save:
@@ -41,11 +55,11 @@ def allocate(table: dict, macs_to_save: float) -> dict[str, float]:
             (d0, s0), (d1, s1) = cost(g, i), cost(g, i + 1)
             if s1 <= s0:
                 continue
-            rate = max(d1 - d0, 0.0) / (s1 - s0)
+            rate = (i + 1 > last_scanned, max(d1 - d0, 0.0) / (s1 - s0))  # steps beyond the scan come last
             if best_rate is None or rate < best_rate:
                 best, best_rate = name, rate
         if best is None:
-            break  # every group is at its largest scanned ratio
+            break  # every group is at its largest ratio
         g = by_name[best]
         step = cost(g, choice[best] + 1)[1] - cost(g, choice[best])[1]
         if saved + step > macs_to_save:  # take only the part of this upgrade that the budget needs

@@ -131,15 +131,19 @@ def candidate_allocations(
     model: nn.Module, config: PruneConfig, layers: LayerTimer | None, table: dict | None = None
 ) -> list[Allocation]:
     """The allocations to try for one prune. One that picks widths times the model it prunes (cached per shape), and
-    without `round_to` comes in the runtime's block and the coarser ones `probe_blocks` measures."""
-    name = config.allocation
-    if not get_allocation(name).needs_widths:
-        return [create_allocation(name, table, round_to=config.round_to)]
-    tables = [
-        width_table(model, config.imgsz, layers, max_layer_ratio=config.max_layer_ratio, round_to=config.round_to)
-    ]
+    without `round_to` comes in the runtime's block and the coarser ones `probe_blocks` measures; so does one that is
+    rounded to the runtime's blocks (`Allocation.in_runtime_blocks`) when there is a timer and no `round_to`."""
+    name, kind = config.allocation, get_allocation(config.allocation)
+    in_blocks = kind.in_runtime_blocks and layers is not None and config.round_to is None
+    if not (kind.needs_widths or in_blocks):
+        return [create_allocation(name, table, round_to=config.round_to, max_ratio=config.max_layer_ratio)]
+    timed = width_table(model, config.imgsz, layers, max_layer_ratio=config.max_layer_ratio, round_to=config.round_to)
+    if not kind.needs_widths:  # the width table tells the runtime's block; the allocation rounds up to it
+        blocks = [timed["block"], *coarser_blocks(timed)]
+        return [create_allocation(name, table, round_to=b, max_ratio=config.max_layer_ratio) for b in blocks]
+    tables = [timed]
     if config.round_to is None:
-        tables += [at_block(tables[0], block) for block in coarser_blocks(tables[0])]
+        tables += [at_block(timed, block) for block in coarser_blocks(timed)]
     return [create_allocation(name, table, widths) for widths in tables]
 
 
@@ -277,7 +281,14 @@ def meet_speedup(
         "rounds": rounds,
     }
     if abs(best.measured / goal - 1) > SPEEDUP_TOLERANCE:
-        hint = "" if allocation.rounds_widths else "; --allocation latency picks widths the latency model follows"
+        hint = (
+            ""
+            if allocation.rounds_widths
+            else (
+                "; widths in the runtime's channel blocks (the default allocations, without --round-to) follow the "
+                "latency model"
+            )
+        )
         per_batch = f" at batch {config.latency_batch}" if config.latency_batch > 1 else ""
         raise TargetUnreachableError(
             f"could not reach {goal:.2f}x on {config.runtime}{per_batch}: the closest measured was "
