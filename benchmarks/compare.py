@@ -4,7 +4,7 @@ Starting from a trained detector (--weights), for every target: a MACs fraction 
 
     control           the unpruned model fine-tuned for the same epochs
     best-T, best-Xx   this project's default recipe with data (`yolo-prune prune --data`: the sensitivity allocation
-                      for a MACs target, the latency allocation with the scan for a speed target; the scan cached),
+                      in the runtime's channel blocks, for a MACs or a speed target; the scan cached),
                       pruned once and fine-tuned once per seed
     uniform-l2-T      uniform one-shot L2 pruning, the Torch-Pruning YOLOv8 example's recipe
     scratch-T         the same YAML with its width scaled to the same MACs, trained from scratch
@@ -137,7 +137,7 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
         for flag, goal, tag in goals(values):
             label = tag if tag.endswith("x") else f"{tag}%"
             name = f"{prefix}best-{tag}"
-            allocation = "latency allocation with the scan" if tag.endswith("x") else "sensitivity allocation"
+            allocation = "sensitivity allocation in the runtime's blocks"
             rows.append(
                 Row(name, f"yolo_prune default recipe with data ({allocation})", "best", label,
                     trained(lambda n=name: str(out / f"{n}-prune" / "pruned.pt"), args.epochs), reference,
@@ -346,9 +346,9 @@ def map_cell(entry: dict) -> str:
 
 def table(rows: list[Row], summary: dict[str, dict], timing: dict[int, dict[str, dict]]) -> str:
     """The Markdown table: cost, mAP50-95 (mean and seeds), its difference from the control (the unpruned --weights
-    with the same fine-tune; the untrained baseline when the control row is not run) and from the row's own control
-    (its unpruned network: an official model for the rows pruned from it), latency, speedup against the row's own
-    control."""
+    with the same fine-tune; the baseline, without that fine-tune, when the control row is not run) and from the
+    row's own control (its unpruned network: an official model for the rows pruned from it), latency, speedup against
+    the row's own control."""
     sizes = list(timing)
     lines = [
         "| row | method | target | GMACs (% of own original) | params (M) | mAP50-95 mean (seeds) | vs control "

@@ -108,15 +108,24 @@ def test_with_data_the_default_is_sensitivity_and_its_scan_is_reused(
     config = PruneConfig(target_macs=0.5, imgsz=64, data=str(tiny_data))
     assert config.allocation is None  # the run picks it
 
-    first = prune_run.run_prune(two_class_weights, config, tmp_path / "a")
+    from conftest import PaddedTimer
+
+    # modelled timers: the block probe picks the same block in both runs (real timings at 64 px may not)
+    first = prune_run.run_prune(
+        two_class_weights, config, tmp_path / "a", timers=ModelledTimers(PaddedTimer(16)).timers
+    )
     second = prune_run.run_prune(
-        two_class_weights, PruneConfig(target_macs=0.5, imgsz=64, data=str(tiny_data)), tmp_path / "b"
+        two_class_weights,
+        PruneConfig(target_macs=0.5, imgsz=64, data=str(tiny_data)),
+        tmp_path / "b",
+        timers=ModelledTimers(PaddedTimer(16)).timers,
     )
     assert len(scans) == 1  # the second run found the first one's scan
     assert len(list((tmp_path / "cache" / "sensitivity").glob("*.json"))) == 1
     assert first.prune["allocation"] == second.prune["allocation"] == "sensitivity"
     assert first.config["allocation"] == "sensitivity"  # recorded, so a resume prunes the same way
     assert first.prune["group_ratios"] == second.prune["group_ratios"]
+    assert first.prune["block"] == first.prune["block_probe"]["chosen"]  # in the runtime's blocks
     assert (tmp_path / "b" / "sensitivity.json").is_file()  # each run folder still holds the table it used
 
 

@@ -150,7 +150,8 @@ def prune(
         str,
         typer.Option(
             "--runtime",
-            help=f"Where latency is measured (latency allocation and speed targets): {', '.join(RUNTIMES)}.",
+            help="Where latency is measured (the latency allocation, the sensitivity allocation's blocks, speed "
+            f"targets): {', '.join(RUNTIMES)}.",
         ),
     ] = DEFAULT_RUNTIME,
     threads: Annotated[
@@ -306,8 +307,10 @@ def prune(
         _refuse(
             ctx,
             ("runtime", "threads", "latency_batch"),
-            f"latency is not measured with --allocation {plan.config.allocation} (it is with --allocation latency, "
-            "--target-speedup or --target-latency)",
+            f"latency is not measured with --allocation {plan.config.allocation}"
+            + (" and --round-to" if plan.config.round_to is not None else "")
+            + " (it is with --allocation latency, sensitivity without --round-to, --target-speedup or "
+            "--target-latency)",
         )
     report = run_prune(model, config, out, train=train, steps=steps, sparse_epochs=sparse_epochs, split=split)
     typer.echo(prune_text(report))

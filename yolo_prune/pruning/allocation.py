@@ -177,7 +177,7 @@ class Sensitivity(Allocation):
         """The budget at which every group is at its largest ratio. The groups' MACs shares overlap (a conv counts in
         the group of its outputs and in that of its inputs), so it is above 1 (1.94 x the largest ratio for yolov8n):
         a search capped at 1 stopped short of what rounded-up widths need."""
-        largest = max(self.table["ratios"][-1], self.max_ratio or 0.0)
+        largest = max(*self.table["ratios"], self.max_ratio or 0.0)
         return max(1.0, sum(g["macs_share"] for g in self.table["groups"]) * largest)
 
     def pruner_args(self, value: float, model: nn.Module, max_layer_ratio: float) -> dict:

@@ -22,13 +22,14 @@ def allocate(table: dict, macs_to_save: float, max_ratio: float | None = None) -
 
     `max_ratio` above the largest scanned ratio lets a budget the scan cannot meet go on: once every group is at the
     largest scanned ratio (never before, so what the scan can meet is allocated as without it), groups step on to
-    `max_ratio`, their drop carried on along their last scanned segment. Widths rounded up to a runtime's block keep
-    more than the scanned shares, and a narrow model then needs these steps to reach its target.
+    `max_ratio`, their drop carried on along their last scanned segment (or the mean slope, if steeper). Widths
+    rounded up to a runtime's block keep more than the scanned shares, and a narrow model then needs these steps to
+    reach its target.
 
     The last upgrade is taken fractionally (its ratio interpolated) so that the savings meet the budget exactly,
     which makes the result a continuous function of the budget. Returns group name -> ratio (0 for groups left alone).
     """
-    ratios = [0.0, *table["ratios"]]
+    ratios = [0.0, *sorted(table["ratios"])]
     last_scanned = len(ratios) - 1
     if max_ratio is not None and max_ratio > ratios[-1]:
         ratios.append(max_ratio)
@@ -38,9 +39,11 @@ def allocate(table: dict, macs_to_save: float, max_ratio: float | None = None) -
     def drop(g: dict, i: int) -> float:
         if i <= last_scanned:
             return g["drop"][str(ratios[i])] if i else 0.0
-        d0, d1 = drop(g, last_scanned - 1), drop(g, last_scanned)  # beyond the scan: its last segment carried on
+        # beyond the scan: on along the last scanned segment, or the mean slope from full width where that is steeper
+        # (a last segment flattened by the scan's noise must not make the step free)
+        d0, d1 = drop(g, last_scanned - 1), drop(g, last_scanned)
         r0, r1 = ratios[last_scanned - 1], ratios[last_scanned]
-        return d1 + max(d1 - d0, 0.0) * (ratios[i] - r1) / (r1 - r0)
+        return d1 + max((d1 - d0) / (r1 - r0), d1 / r1, 0.0) * (ratios[i] - r1)
 
     def cost(g: dict, i: int) -> tuple[float, float]:
         return drop(g, i), g["macs_share"] * ratios[i]

@@ -281,13 +281,13 @@ def meet_speedup(
         "rounds": rounds,
     }
     if abs(best.measured / goal - 1) > SPEEDUP_TOLERANCE:
+        # free widths the user chose (--round-to 1, uniform, global); not the block of 1 a runtime's timings gave
+        free = not allocation.rounds_widths and (config.round_to is not None or not allocation.in_runtime_blocks)
         hint = (
-            ""
-            if allocation.rounds_widths
-            else (
-                "; widths in the runtime's channel blocks (the default allocations, without --round-to) follow the "
-                "latency model"
-            )
+            "; widths in the runtime's channel blocks (the default allocations, without --round-to) follow the "
+            "latency model"
+            if free
+            else ""
         )
         per_batch = f" at batch {config.latency_batch}" if config.latency_batch > 1 else ""
         raise TargetUnreachableError(
