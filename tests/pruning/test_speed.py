@@ -120,3 +120,32 @@ def test_for_a_speed_target_the_probe_keeps_the_fastest_per_mac_not_outright():
     allocation, candidate, record = _probe([1.80, 2.36], {8: 0.487, 16: 0.350}, PruneConfig(target_speedup=2.0))
     assert (allocation, candidate.pruned, candidate.measured, record["chosen"]) == ("allocation-8", "pruned-8", 1.8, 8)
     assert candidate.aimed == 2.0  # the speed rounds start from it, aimed at the target
+
+
+def test_a_speed_target_a_coarse_block_cannot_reach_is_met_in_the_next_finer_one(monkeypatch):
+    """The probe keeps the fastest block per MAC; where that block's narrowest widths cannot reach the target, the
+    finer blocks are tried, nearest first, and the record says which block met it."""
+    import contextlib
+
+    first = SimpleNamespace()
+    monkeypatch.setattr(speed, "probe_blocks", lambda allocs, run, config, t: ("block-64", first, {"chosen": 64}))
+    tried = []
+
+    def meet(run, allocation, config, time_them, first_candidate=None):
+        tried.append((allocation, first_candidate))
+        if allocation in unreachable:
+            raise speed.TargetUnreachableError(f"could not reach 2.85x in {allocation}")
+        return "pruned", SimpleNamespace(extra={"block": int(allocation.split("-")[1])})
+
+    monkeypatch.setattr(speed, "meet_speedup", meet)
+    timers = speed.Timers(layers=None, against=lambda model: contextlib.nullcontext(lambda models: []))
+    config = PruneConfig(target_speedup=2.85)
+    unreachable = {"block-64"}
+    _, result = speed.prune_measured(None, config, ["block-16", "block-32", "block-64"], timers=timers, base_macs=1)
+    assert tried == [("block-64", first), ("block-32", None)]
+    assert result.extra["block_probe"] == {"chosen": 32, "reached_in_finer_block": True}
+    tried.clear()
+    unreachable = {"block-16", "block-32", "block-64"}
+    with pytest.raises(speed.TargetUnreachableError, match="in block-16$"):
+        speed.prune_measured(None, config, ["block-16", "block-32", "block-64"], timers=timers, base_macs=1)
+    assert [a for a, _ in tried] == ["block-64", "block-32", "block-16"]
