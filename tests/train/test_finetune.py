@@ -115,3 +115,14 @@ def test_the_seed_reaches_ultralytics(tmp_path):
 
     assert train_args(FinetuneConfig(), "d.yaml", tmp_path / "run", None, "m.pt")["seed"] == 0
     assert train_args(FinetuneConfig(seed=7), "d.yaml", tmp_path / "run", None, "m.pt")["seed"] == 7
+
+
+def test_a_learning_rate_given_is_adamw_s_which_auto_would_ignore(tmp_path):
+    from yolo_prune.train.finetune import train_args
+
+    default = train_args(FinetuneConfig(), "d.yaml", tmp_path / "run", None, "m.pt")
+    assert "lr0" not in default and "optimizer" not in default  # Ultralytics' auto choice
+    given = train_args(FinetuneConfig(lr0=0.003), "d.yaml", tmp_path / "run", None, "m.pt")
+    assert (given["lr0"], given["optimizer"]) == (0.003, "AdamW")
+    sgd = FinetuneConfig(lr0=0.02, overrides={"optimizer": "SGD"})
+    assert train_args(sgd, "d.yaml", tmp_path / "run", None, "m.pt")["optimizer"] == "SGD"

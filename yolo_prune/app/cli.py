@@ -31,6 +31,7 @@ app = typer.Typer(
 
 ModelArg = Annotated[str, typer.Argument(help="Checkpoint (.pt), official name (yolov8n.pt) or model YAML.")]
 DEVICE_HELP = "cpu, 0, or 0,1 for multi-GPU (DDP); default: the GPU when there is one, else the CPU."
+LR0_HELP = "AdamW's (default: Ultralytics' automatic choice, AdamW at 0.01 / (4 + classes) under 10,000 iterations)."
 TRAINING_OPTIONS = ("device", "lr0", "workers", "seed")  # prune: what only fine-tuning (--epochs) uses
 # Click's exceptions, from the Click that typer runs on: its own copy from typer 0.2x on, Click itself before.
 CLICK_ERRORS = sys.modules[typer.BadParameter.__module__]
@@ -226,7 +227,7 @@ def prune(
         ),
     ] = 16,
     device: Annotated[str | None, typer.Option("--device", help=f"Fine-tuning device: {DEVICE_HELP}")] = None,
-    lr0: Annotated[float | None, typer.Option("--lr0", help="Fine-tuning's initial learning rate.")] = None,
+    lr0: Annotated[float | None, typer.Option("--lr0", help=f"Fine-tuning's initial learning rate, {LR0_HELP}")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Fine-tuning's dataloader workers.")] = 2,
     seed: Annotated[int, typer.Option("--seed", help="Fine-tuning seed (Ultralytics' seed=).")] = 0,
     split: Annotated[str, typer.Option("--split", help="Split for mAP before/after.")] = "val",
@@ -361,7 +362,7 @@ def train(
     ] = 640,
     batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 16,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)] = None,
-    lr0: Annotated[float | None, typer.Option("--lr0", help="Initial learning rate.")] = None,
+    lr0: Annotated[float | None, typer.Option("--lr0", help=f"Initial learning rate, {LR0_HELP}")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Dataloader workers.")] = 2,
     seed: Annotated[int, typer.Option("--seed", help="Training seed (Ultralytics' seed=).")] = 0,
     split: Annotated[str, typer.Option("--split", help="Split for the final mAP.")] = "val",
