@@ -286,6 +286,8 @@ def run_all(jobs: list[Job], out: Path, workers: int, runner: Runner = run_row) 
 
 def summarize(rows: list[Row], jobs: dict[str, dict], args: argparse.Namespace) -> dict[str, dict]:
     """One entry per row: cost of its network, mAP per seed and their mean, wall time of all its jobs."""
+    # `val` does not count the baseline's MACs and parameters; its prunes did
+    prunes = [j for n, j in jobs.items() if n.startswith("best-") and n.endswith("-prune") and j.get("base_macs")]
     summary = {}
     for row in rows:
         seeds = row_seeds(row, args)
@@ -294,8 +296,6 @@ def summarize(rows: list[Row], jobs: dict[str, dict], args: argparse.Namespace) 
         walls = [r["wall_s"] for r in runs.values()]
         if row.prune is not None:
             walls.append(jobs[f"{row.name}-prune"]["wall_s"])
-        # `val` does not count the baseline's MACs and parameters; its prunes did
-        prunes = [j for n, j in jobs.items() if n.startswith("best-") and n.endswith("-prune") and j.get("base_macs")]
         counted = prunes[0] if row.family == "baseline" and prunes else {}
         summary[row.name] = {
             "macs": one.get("macs") or counted.get("base_macs"),

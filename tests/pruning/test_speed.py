@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from yolo_prune.pruning import speed
+from yolo_prune.pruning.allocation import create_allocation
 from yolo_prune.pruning.config import PruneConfig
 
 
@@ -63,7 +64,13 @@ def test_a_speedup_missed_by_more_than_the_tolerance_is_one_error_that_names_the
 
     config = PruneConfig(target_speedup=2.0, latency_batch=1)
     with pytest.raises(speed.TargetUnreachableError, match="^could not reach 2.00x on onnxruntime-cpu: the closest me"):
-        speed.meet_speedup(run, SimpleNamespace(rounds_widths=False), config, time_them)
+        speed.meet_speedup(run, SimpleNamespace(rounds_widths=True), config, time_them)
+    # free widths the user chose: the error says that widths in the runtime's blocks follow the latency model
+    with pytest.raises(speed.TargetUnreachableError, match="closest measured was 1.50x; widths in the runtime's"):
+        speed.meet_speedup(run, create_allocation("uniform"), config, time_them)
+    in_blocks = create_allocation("sensitivity", {"ratios": [0.5], "groups": []}, round_to=16)  # a runtime's block
+    with pytest.raises(speed.TargetUnreachableError, match="closest measured was 1.50x$"):
+        speed.meet_speedup(run, in_blocks, config, time_them)
 
 
 def test_a_check_timed_on_a_busy_machine_is_timed_again():

@@ -53,7 +53,7 @@ class RunPlan:
         """The run times on its runtime: widths the runtime runs fast (picked by timings, or rounded to its blocks
         when no --round-to is given), or a speed target."""
         config = self.config
-        in_blocks = self.allocation.in_runtime_blocks and config.round_to is None
+        in_blocks = self.allocation.blocks_from_runtime(config.round_to)
         speed = config.target_speedup is not None or config.target_latency is not None
         return self.allocation.needs_widths or in_blocks or speed
 

@@ -43,6 +43,12 @@ class Allocation(ABC):
     # runtime and no --round-to is given (`speed.candidate_allocations`)
     in_runtime_blocks: ClassVar[bool] = False
 
+    @classmethod
+    def blocks_from_runtime(cls, round_to: int | None) -> bool:
+        """Its widths are rounded to the runtime's channel block, which only the runtime's timings tell: an
+        allocation `in_runtime_blocks` with no --round-to given."""
+        return cls.in_runtime_blocks and round_to is None
+
     @property
     def linear(self) -> bool:
         """Costs fall about linearly in a budget, and with the square of the kept width for a channel ratio."""

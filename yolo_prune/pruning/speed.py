@@ -134,7 +134,7 @@ def candidate_allocations(
     without `round_to` comes in the runtime's block and the coarser ones `probe_blocks` measures; so does one that is
     rounded to the runtime's blocks (`Allocation.in_runtime_blocks`) when there is a timer and no `round_to`."""
     name, kind = config.allocation, get_allocation(config.allocation)
-    in_blocks = kind.in_runtime_blocks and layers is not None and config.round_to is None
+    in_blocks = layers is not None and kind.blocks_from_runtime(config.round_to)
     if not (kind.needs_widths or in_blocks):
         return [create_allocation(name, table, round_to=config.round_to, max_ratio=config.max_layer_ratio)]
     timed = width_table(model, config.imgsz, layers, max_layer_ratio=config.max_layer_ratio, round_to=config.round_to)
@@ -294,8 +294,7 @@ def meet_speedup(
     }
     if abs(best.measured / goal - 1) > SPEEDUP_TOLERANCE:
         # free widths the user chose (--round-to 1, uniform, global); not the block of 1 a runtime's timings gave
-        in_blocks = getattr(allocation, "in_runtime_blocks", False)
-        free = not allocation.rounds_widths and (config.round_to is not None or not in_blocks)
+        free = not allocation.rounds_widths and not allocation.blocks_from_runtime(config.round_to)
         hint = (
             "; widths in the runtime's channel blocks (the default allocations, without --round-to) follow the "
             "latency model"
