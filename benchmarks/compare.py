@@ -6,7 +6,8 @@ Starting from a trained detector (--weights), for every target: a MACs fraction 
     best-T, best-Xx   this project's default recipe with data (`yolo-prune prune --data`: the sensitivity allocation
                       in the runtime's channel blocks, for a MACs or a speed target; the scan cached),
                       pruned once and fine-tuned once per seed
-    uniform-l2-T      uniform one-shot L2 pruning, the Torch-Pruning YOLOv8 example's recipe
+    uniform-l2-T      uniform one-shot L2 pruning, the Torch-Pruning YOLOv8 example's recipe (at a speedup: the
+                      uniform ratio that runs that fast, measured end to end)
     scratch-T         the same YAML with its width scaled to the same MACs, trained from scratch
     unstructured-T    global unstructured L1 at the parameter sparsity of best-T (zeros held while fine-tuning)
     <official>        official small models: YAML=CHECKPOINT (already trained with the baseline's recipe) gets the
@@ -170,6 +171,12 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
                                         *common, "--epochs", str(args.epochs), "--seed", str(seed), "--out", "{out}"],
                 needs=[f"best-{tag}-prune", f"control-s{first}"], model_file="pruned.pt"),
         ]  # fmt: skip
+    for flag, goal, tag in [g for g in goals(args.targets) if g[0] == "--target-speedup"]:  # at the same speed
+        rows.append(
+            Row(f"uniform-l2-{tag}", "uniform one-shot L2 at the measured speedup", "uniform", tag,
+                trained(lambda n=f"uniform-l2-{tag}": str(out / f"{n}-prune" / "pruned.pt"), args.epochs),
+                prune=["prune", args.weights, flag, goal, *data, "--allocation", "uniform"])
+        )  # fmt: skip
     for official in args.official:
         yaml_file, _, checkpoint = official.partition("=")
         name = Path(yaml_file).stem

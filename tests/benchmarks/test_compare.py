@@ -252,3 +252,15 @@ def test_without_the_control_row_the_pruned_rows_are_measured_against_the_baseli
     assert compare.frontier_check(rows, summary, timing, "yolo11n", 1.0)[0].endswith(
         "the best is best-3x: 0.5900 in 10.0 ms (95%), which dominates it."
     )
+
+
+def test_a_speed_target_has_a_uniform_row_at_the_same_measured_speed(compare, tmp_path):
+    argv = ["--data", "d.yaml", "--weights", "n.pt", "--out", str(tmp_path), "--targets", "0.5,2x", "--seeds", "0",
+            "--rows", "control,best,uniform"]  # fmt: skip
+    rows = {row.name: row for row in compare.build_rows(compare.parse_args(argv), 6)}
+    assert set(rows) == {"control", "best-50", "best-2x", "uniform-l2-50", "uniform-l2-2x"}
+    uniform = rows["uniform-l2-2x"]
+    assert uniform.prune[:4] == ["prune", "n.pt", "--target-speedup", "2"] and uniform.prune[-2:] == [
+        "--allocation", "uniform"]  # fmt: skip
+    prune = compare.jobs_of(uniform, compare.parse_args(argv))[0]
+    assert prune.name == "uniform-l2-2x-prune" and prune.alone  # timed end to end, on a quiet machine
