@@ -163,7 +163,7 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
         rows += [
             Row(f"uniform-l2-{tag}", "uniform one-shot L2 (Torch-Pruning example)", "uniform", f"{tag}%",
                 trained(lambda n=f"uniform-l2-{tag}": str(out / f"{n}-prune" / "pruned.pt"), args.epochs),
-                prune=["prune", args.weights, "--target-macs", str(fraction), *data, "--allocation", "uniform"]),
+                own, prune=["prune", args.weights, "--target-macs", str(fraction), *data, "--allocation", "uniform"]),
             Row(f"scratch-{tag}", "same-MACs width-scaled YAML from scratch", "scratch", f"{tag}%",
                 trained(width_yaml, args.scratch_epochs), from_scratch=True),
             Row(f"unstructured-{tag}", "unstructured L1 at best's parameter sparsity", "unstructured", f"{tag}%",
@@ -175,7 +175,7 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
         rows.append(
             Row(f"uniform-l2-{tag}", "uniform one-shot L2 at the measured speedup", "uniform", tag,
                 trained(lambda n=f"uniform-l2-{tag}": str(out / f"{n}-prune" / "pruned.pt"), args.epochs),
-                prune=["prune", args.weights, flag, goal, *data, "--allocation", "uniform"])
+                own, prune=["prune", args.weights, flag, goal, *data, "--allocation", "uniform"])
         )  # fmt: skip
     for official in args.official:
         yaml_file, _, checkpoint = official.partition("=")

@@ -262,5 +262,8 @@ def test_a_speed_target_has_a_uniform_row_at_the_same_measured_speed(compare, tm
     uniform = rows["uniform-l2-2x"]
     assert uniform.prune[:4] == ["prune", "n.pt", "--target-speedup", "2"] and uniform.prune[-2:] == [
         "--allocation", "uniform"]  # fmt: skip
+    without_control = argv[:-1] + ["baseline,best,uniform"]  # without a control: measured against the baseline
+    rows = {row.name: row for row in compare.build_rows(compare.parse_args(without_control), 6)}
+    assert rows["uniform-l2-2x"].reference == rows["uniform-l2-50"].reference == "baseline"
     prune = compare.jobs_of(uniform, compare.parse_args(argv))[0]
     assert prune.name == "uniform-l2-2x-prune" and prune.alone  # timed end to end, on a quiet machine
