@@ -21,8 +21,9 @@ prune run's own fine-tuning. Every job is one `yolo-prune` command, printed and 
 jobs are cached (OUT/<job>.json) and an interrupted one continues where it stopped, so the benchmark can be killed
 and rerun. Then every row's model (first seed) is exported to ONNX and timed side by side in onnxruntime at every
 --bench-imgsz (one interleaved `yolo-prune bench` per size, cached in OUT/latency.json until the models, their
-files or the bench options change). Prunes to a speed target time the network end to end, so they run first, one at
-a time, before any other job shares the machine.
+files or the bench options change). Prunes that time the network end to end (a speed target, and the default
+recipe's probe of the runtime's blocks at any target) run first, one at a time, before any other job shares the
+machine.
 
     python benchmarks/compare.py --data scratch/bccd/data.yaml --weights ../shared/weights/yolov8n-bccd.pt \
         --out scratch/frontier --targets 0.5,0.33 --seeds 0,1 --jobs 2 --bench-imgsz 384,640 \
@@ -76,7 +77,6 @@ class Row:
     reference: str = "control"  # the row of this row's unpruned network: its MACs are 100% and its mAP the bar
     prune: list[str] | None = None  # prune once (seed-free), then `command` fine-tunes OUT/<name>-prune/pruned.pt
     needs: list[str] = field(default_factory=list)  # jobs whose results `command` reads
-    prune_after: list[str] = field(default_factory=list)  # jobs the prune waits for (one sensitivity scan per weights)
     model_file: str | None = "model.pt"  # the row's model in a seed's folder, for the latency stage
     from_scratch: bool = False  # a long training from random weights
     seeded: bool = True  # False: one job without --seed (the baseline's validation)
@@ -142,8 +142,7 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
             rows.append(
                 Row(name, f"yolo_prune default recipe with data ({allocation})", "best", label,
                     trained(lambda n=name: str(out / f"{n}-prune" / "pruned.pt"), args.epochs), reference,
-                    prune=["prune", weights, flag, goal, *data],
-                    prune_after=[f"{rows[0].name}-prune"] if rows else [])
+                    prune=["prune", weights, flag, goal, *data])
             )  # fmt: skip
         return rows
 
@@ -244,8 +243,10 @@ def jobs_of(row: Row, args: argparse.Namespace) -> list[Job]:
     needs = list(row.needs)
     if row.prune is not None:
         prune = [*row.prune, "--epochs", "0", "--out", "{out}"]
-        speed = "--target-speedup" in row.prune
-        jobs.append(Job(f"{row.name}-prune", lambda r: prune, [] if speed else row.prune_after, alone=speed))
+        # A speed target, and the default recipe's block probe at any target, time the network end to end: such
+        # prunes run one after another before the rest, so a weights' sensitivity scan runs once and is then cached.
+        timed = "--target-speedup" in row.prune or row.family == "best"
+        jobs.append(Job(f"{row.name}-prune", lambda r: prune, [], alone=timed))
         needs.append(f"{row.name}-prune")
     for seed in row_seeds(row, args):
         jobs.append(Job(job_name(row, seed), lambda r, s=seed: row.command(r, s), needs, row.from_scratch))
@@ -257,8 +258,8 @@ def run_all(jobs: list[Job], out: Path, workers: int, runner: Runner = run_row) 
 
     A job waiting on another does not hold a worker: while one worker runs a sensitivity scan (single-threaded, 15
     minutes for yolov8n at 384), the other trains whatever needs nothing unfinished. The long from-scratch trainings
-    go first among the ready jobs, so they overlap the rest. Speed-target prunes time the network end to end, so they
-    run one at a time before anything else.
+    go first among the ready jobs, so they overlap the rest. Prunes that time the network end to end (speed targets, and
+    the default recipe's probe of the runtime's blocks) run one at a time before anything else.
     """
     results: dict[str, dict] = {}
     lock = threading.Lock()

@@ -187,17 +187,16 @@ def test_rows_measured_against_a_left_out_row_are_refused(compare, tmp_path):
         compare.build_rows(compare.parse_args(twice), 3)
 
 
-def test_a_speed_target_prune_runs_alone_before_the_others(compare, tmp_path):
+def test_prunes_that_time_the_network_run_alone_before_the_others(compare, tmp_path):
     args = compare.parse_args(["--data", "d.yaml", "--weights", "w.pt", "--out", str(tmp_path), "--targets",
-                               "0.5,1.4x", "--rows", "control,best"])  # fmt: skip
-    jobs = {job.name: job for row in compare.build_rows(args, 3) for job in compare.jobs_of(row, args)}
-    assert jobs["best-1.4x-prune"].alone and not jobs["best-50-prune"].alone
-    assert not any(job.alone for name, job in jobs.items() if not name.endswith("-prune"))
-    # Prunes of the same weights wait for the first one, so the sensitivity scan runs once and is then read from cache.
-    args = compare.parse_args(["--data", "d.yaml", "--weights", "w.pt", "--out", str(tmp_path), "--targets",
-                               "0.5,0.33", "--rows", "control,best"])  # fmt: skip
-    jobs = {job.name: job for row in compare.build_rows(args, 3) for job in compare.jobs_of(row, args)}
-    assert jobs["best-33-prune"].needs == ["best-50-prune"] and jobs["best-50-prune"].needs == []
+                               "0.5,1.4x", "--rows", "control,best,uniform"])  # fmt: skip
+    jobs = [job for row in compare.build_rows(args, 3) for job in compare.jobs_of(row, args)]
+    alone = [job.name for job in jobs if job.alone]
+    # a speed target's rounds and the default recipe's block probe time the network; uniform at a MACs target does not
+    assert alone == ["best-50-prune", "best-1.4x-prune", "uniform-l2-1.4x-prune"]
+    ran: list[str] = []
+    results = compare.run_all(jobs, tmp_path, 2, lambda name, argv, out: ran.append(name) or {"argv": argv})
+    assert ran[:3] == alone and set(ran) == set(results)  # one after another, before the pool starts
 
 
 def test_a_job_waiting_on_another_leaves_its_worker_to_a_ready_one(compare, tmp_path):
