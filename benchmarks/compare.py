@@ -147,6 +147,14 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
         return rows
 
     own = "control" if "control" in args.rows else "baseline"
+
+    def uniform_row(flag: str, goal: str, tag: str, method: str) -> Row:
+        """Uniform one-shot L2 at a MACs or speed target (the floor), pruned once and fine-tuned per seed."""
+        name = f"uniform-l2-{tag}"
+        return Row(name, method, "uniform", tag if tag.endswith("x") else f"{tag}%",
+                   trained(lambda: str(out / f"{name}-prune" / "pruned.pt"), args.epochs), own,
+                   prune=["prune", args.weights, flag, goal, *data, "--allocation", "uniform"])  # fmt: skip
+
     rows = [
         Row("baseline", "baseline (trained, untouched)", "baseline", None,
             lambda r, seed: ["val", args.weights, "--data", args.data, "--imgsz", str(args.imgsz), "--json"],
@@ -160,9 +168,7 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
         tag = f"{round(100 * fraction)}"
         width_yaml = lambda f=fraction: str(scaled_yaml(args.base_yaml, f, args.imgsz, names_count, out / "yaml")[0])  # noqa: E731
         rows += [
-            Row(f"uniform-l2-{tag}", "uniform one-shot L2 (Torch-Pruning example)", "uniform", f"{tag}%",
-                trained(lambda n=f"uniform-l2-{tag}": str(out / f"{n}-prune" / "pruned.pt"), args.epochs),
-                own, prune=["prune", args.weights, "--target-macs", str(fraction), *data, "--allocation", "uniform"]),
+            uniform_row("--target-macs", str(fraction), tag, "uniform one-shot L2 (Torch-Pruning example)"),
             Row(f"scratch-{tag}", "same-MACs width-scaled YAML from scratch", "scratch", f"{tag}%",
                 trained(width_yaml, args.scratch_epochs), from_scratch=True),
             Row(f"unstructured-{tag}", "unstructured L1 at best's parameter sparsity", "unstructured", f"{tag}%",
@@ -171,11 +177,7 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
                 needs=[f"best-{tag}-prune", f"control-s{first}"], model_file="pruned.pt"),
         ]  # fmt: skip
     for flag, goal, tag in [g for g in goals(args.targets) if g[0] == "--target-speedup"]:  # at the same speed
-        rows.append(
-            Row(f"uniform-l2-{tag}", "uniform one-shot L2 at the measured speedup", "uniform", tag,
-                trained(lambda n=f"uniform-l2-{tag}": str(out / f"{n}-prune" / "pruned.pt"), args.epochs),
-                own, prune=["prune", args.weights, flag, goal, *data, "--allocation", "uniform"])
-        )  # fmt: skip
+        rows.append(uniform_row(flag, goal, tag, "uniform one-shot L2 at the measured speedup"))
     for official in args.official:
         yaml_file, _, checkpoint = official.partition("=")
         name = Path(yaml_file).stem
