@@ -238,7 +238,7 @@ def prune(
 ) -> None:
     """Prune MODEL's channels (and fine-tune with --data --epochs); write OUT/pruned.pt and OUT/report.json."""
     from yolo_prune.app.plan import plan_prune
-    from yolo_prune.app.prune_run import resume_run, run_prune
+    from yolo_prune.app.prune_run import resume_run, run_plan
     from yolo_prune.app.render import prune_text, unstructured_text
     from yolo_prune.app.unstructured_run import run_unstructured
     from yolo_prune.pruning.config import PruneConfig
@@ -313,7 +313,7 @@ def prune(
             + " (it is with --allocation latency, sensitivity without --round-to, --target-speedup or "
             "--target-latency)",
         )
-    report = run_prune(model, config, out, train=train, steps=steps, sparse_epochs=sparse_epochs, split=split)
+    report = run_plan(plan, out)
     typer.echo(prune_text(report))
 
 

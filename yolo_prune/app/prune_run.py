@@ -49,7 +49,7 @@ from yolo_prune.pruning.surgery import make_prunable
 from yolo_prune.train.finetune import FinetuneConfig, finetune, resume
 from yolo_prune.train.trainers import SparseDetectionTrainer
 
-__all__ = ["PruneReport", "resume_run", "run_prune", "runtime_timers", "step_epochs", "step_targets"]
+__all__ = ["PruneReport", "resume_run", "run_plan", "run_prune", "runtime_timers", "step_epochs", "step_targets"]
 
 LOGGER = logging.getLogger("yolo_prune")
 SPEEDUP_RUNS = 30  # interleaved rounds per end-to-end check of a speed target
@@ -109,6 +109,12 @@ def run_prune(
     first. `timers` replaces the runtime's (`runtime_timers`). Writes the run folder described in the module doc.
     """
     plan = plan_prune(source, config, train=train, steps=steps, sparse_epochs=sparse_epochs, split=split)
+    return run_plan(plan, out_dir, timers=timers)
+
+
+def run_plan(plan: RunPlan, out_dir: str | Path | None = None, *, timers: Timers | None = None) -> PruneReport:
+    """Run a plan `plan_prune` made (the CLI checks its options against the plan first, then runs it)."""
+    source = plan.source
     check_source(source)
     out = Path(out_dir) if out_dir is not None else default_run_dir(source)
     if Path(source).exists() and (out / "pruned.pt").resolve() == Path(source).resolve():
