@@ -221,6 +221,14 @@ CASES: dict[str, dict[str, list[tuple[str, str, str]]]] = {
         "--workers": [("negative", "train {pt} --data {data} --workers -2", "--workers must be 0 or more")],
         "--seed": [("huge", "train {pt} --data {data} --seed 99999999999", "--seed must be from 0 to 2**32 - 1")],
         "--split": [("bogus", "train {pt} --data {data} --split bogus", "--split bogus: {data} has no 'bogus' split")],
+        "--teacher": [
+            ("missing", "train {pt} --data {data} --teacher missing.pt", "--teacher: model file not found: missing.pt"),
+            ("a-yaml", f"train {{pt}} --data {{data}} --teacher {YAML}", "expected a .pt checkpoint"),
+        ],
+        "--distill-weight": [
+            ("without-teacher", "train {pt} --data {data} --distill-weight 0.5", "it needs --teacher"),
+            ("negative", "train {pt} --data {data} --teacher {pt} --distill-weight -1", "must be positive, got -1.0"),
+        ],
         "--out": [("a-file", "train {pt} --data {data} --out {txt}", "is a file, not a folder")],
     },
     "val": {

@@ -126,3 +126,28 @@ def test_a_learning_rate_given_is_adamw_s_which_auto_would_ignore(tmp_path):
     assert (given["lr0"], given["optimizer"]) == (0.003, "AdamW")
     sgd = FinetuneConfig(lr0=0.02, overrides={"optimizer": "SGD"})
     assert train_args(sgd, "d.yaml", tmp_path / "run", None, "m.pt")["optimizer"] == "SGD"
+
+
+def test_train_distills_from_a_teacher_and_refuses_one_of_other_classes(tmp_path, two_class_model, tiny_data):
+    import yaml
+
+    pruned = tmp_path / "prune"
+    cut = runner.invoke(app, ["prune", str(two_class_model), "--ratio", "0.3", *TRAIN[:2], "--out", str(pruned)])
+    assert cut.exit_code == 0, cut.output
+    out = tmp_path / "taught"
+    args = ["train", str(pruned / "pruned.pt"), "--data", str(tiny_data), "--epochs", "1", *TRAIN, "--device", "cpu"]
+    result = runner.invoke(
+        app, [*args, "--teacher", str(two_class_model), "--distill-weight", "0.5", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    trained = yaml.safe_load((out / "train" / "args.yaml").read_text())
+    assert (trained["distill_model"], trained["dis"]) == (str(two_class_model), 0.5)  # Ultralytics' distillation
+    report = json.loads((out / "report.json").read_text())
+    assert report["teacher"] == str(two_class_model) and report["train"]["distill"] is True
+    assert report["macs"] == measure(load_model(pruned / "pruned.pt"), IMGSZ).macs  # the student stayed pruned
+
+    demo = "yolo_prune/app/baselines/demo-yolov8n.pt"  # four classes
+    other = runner.invoke(app, [*args, "--teacher", demo, "--out", str(tmp_path / "refused")])
+    assert other.exit_code == 1
+    assert f"error: --teacher {demo} has the classes" in other.stderr and "{0: 'box', 1: 'disc'}" in other.stderr
+    assert not (tmp_path / "refused").exists()

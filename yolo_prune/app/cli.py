@@ -366,6 +366,17 @@ def train(
     workers: Annotated[int, typer.Option("--workers", help="Dataloader workers.")] = 2,
     seed: Annotated[int, typer.Option("--seed", help="Training seed (Ultralytics' seed=).")] = 0,
     split: Annotated[str, typer.Option("--split", help="Split for the final mAP.")] = "val",
+    teacher: Annotated[
+        Path | None,
+        typer.Option(
+            "--teacher",
+            help="A trained checkpoint with MODEL's classes that teaches it while it trains (Ultralytics' knowledge "
+            "distillation), e.g. the unpruned model a pruned one came from.",
+        ),
+    ] = None,
+    distill_weight: Annotated[
+        float | None, typer.Option("--distill-weight", help="Distillation loss weight (Ultralytics 'dis').")
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/train/exp"),
 ) -> None:
     """Train MODEL as it is (pruned or not) with the recipe of the fine-tuning steps; write OUT/model.pt."""
@@ -373,8 +384,20 @@ def train(
     from yolo_prune.app.train_run import run_train
     from yolo_prune.train.finetune import FinetuneConfig
 
-    config = FinetuneConfig(epochs=epochs, batch=batch, imgsz=imgsz, device=device, workers=workers, lr0=lr0, seed=seed)
-    report = run_train(model, data, config, out, split=split)
+    if distill_weight is not None and teacher is None:
+        raise ConfigError("--distill-weight weighs the distillation loss: it needs --teacher")
+    config = FinetuneConfig(
+        epochs=epochs,
+        batch=batch,
+        imgsz=imgsz,
+        device=device,
+        workers=workers,
+        lr0=lr0,
+        distill=teacher is not None,
+        distill_weight=distill_weight,
+        seed=seed,
+    )
+    report = run_train(model, data, config, out, split=split, teacher=teacher)
     typer.echo(train_text(report, imgsz, split))
 
 
