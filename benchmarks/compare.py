@@ -418,7 +418,8 @@ def frontier_check(
 
 
 def pareto_plot(rows: list[Row], summary: dict[str, dict], timing: dict[int, dict[str, dict]], path: Path) -> None:
-    """mAP50-95 against onnxruntime latency, one panel per size; the unpruned models joined as the frontier line."""
+    """mAP50-95 against onnxruntime latency, one panel per size: the original as given (hollow), every row's mean with
+    its seeds' range, the unpruned models given the fine-tune (control, official) joined as the frontier line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -431,7 +432,12 @@ def pareto_plot(rows: list[Row], summary: dict[str, dict], timing: dict[int, dic
         frontier = []
         for row in rows:
             r, t = summary.get(row.name), rows_ms.get(row.name)
-            if r is None or t is None or row.family == "baseline":
+            if r is None or t is None:
+                continue
+            if row.family == "baseline":  # the trained model as given: one run, no extra epochs
+                ax.plot(t["median_ms"], r["map50_95"], "D", mfc="none", color="black", ms=6)
+                ax.annotate("original", (t["median_ms"], r["map50_95"]), textcoords="offset points", xytext=(4, 4),
+                            fontsize=8)  # fmt: skip
                 continue
             marker, color = styles[row.family]
             values = list(r["seeds"].values())
@@ -444,7 +450,8 @@ def pareto_plot(rows: list[Row], summary: dict[str, dict], timing: dict[int, dic
         if frontier:
             xs, ys = zip(*sorted(frontier))
             ax.plot(xs, ys, "--", color="gray", label="unpruned models (frontier)")
-            ax.legend(loc="lower right", fontsize=8)
+            ax.legend(loc="best", fontsize=8)
+        ax.margins(0.1)
         ax.set_xlabel(f"onnxruntime CPU latency at {size} px, median (ms)")
         ax.set_ylabel("mAP50-95 (val), mean of seeds; bars: min-max")
         ax.grid(alpha=0.3)
