@@ -39,10 +39,9 @@ def run_train(
     """
     if train.distill and teacher is None:
         raise ConfigError("distillation needs a --teacher checkpoint")
-    if teacher is not None:
-        train = replace(train, distill=True)
     check_source(source)
     if teacher is not None:
+        train = replace(train, distill=True)
         try:
             check_model_file(teacher)
         except ModelLoadError as e:
