@@ -30,6 +30,9 @@ app = typer.Typer(
 )
 
 ModelArg = Annotated[str, typer.Argument(help="Checkpoint (.pt), official name (yolov8n.pt) or model YAML.")]
+DistillWeightOpt = Annotated[
+    float | None, typer.Option("--distill-weight", help="Distillation loss weight (Ultralytics 'dis').")
+]  # prune and train
 DEVICE_HELP = "cpu, 0, or 0,1 for multi-GPU (DDP); default: the GPU when there is one, else the CPU."
 LR0_HELP = "AdamW's (default: Ultralytics' automatic choice, AdamW at 0.01 / (4 + classes) under 10,000 iterations)."
 TRAINING_OPTIONS = ("device", "lr0", "workers", "seed")  # prune: what only fine-tuning (--epochs) uses
@@ -213,9 +216,7 @@ def prune(
     epochs: Annotated[int, typer.Option("--epochs", help="Fine-tune epochs in total (0: no fine-tuning).")] = 0,
     steps: Annotated[int, typer.Option("--steps", help="Prune in K steps, fine-tuning between them.")] = 1,
     distill: Annotated[bool, typer.Option("--distill", help="Unpruned model teaches the pruned one.")] = False,
-    distill_weight: Annotated[
-        float | None, typer.Option("--distill-weight", help="Distillation loss weight (Ultralytics 'dis').")
-    ] = None,
+    distill_weight: DistillWeightOpt = None,
     sparse_epochs: Annotated[
         int, typer.Option("--sparse-epochs", help="Sparse-train the unpruned model M epochs first.")
     ] = 0,
@@ -374,9 +375,7 @@ def train(
             "distillation), e.g. the unpruned model a pruned one came from.",
         ),
     ] = None,
-    distill_weight: Annotated[
-        float | None, typer.Option("--distill-weight", help="Distillation loss weight (Ultralytics 'dis').")
-    ] = None,
+    distill_weight: DistillWeightOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/train/exp"),
 ) -> None:
     """Train MODEL as it is (pruned or not) with the recipe of the fine-tuning steps; write OUT/model.pt."""
