@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+import yaml
 from typer.testing import CliRunner
 
 from yolo_prune import PruneConfig, load_model, measure, prune
@@ -29,6 +30,8 @@ def test_finetune_keeps_pruned_macs(tmp_path, two_class_model, tiny_data):
     trained = load_model(done.best)
     assert measure(trained, IMGSZ).macs == result.after.macs
     assert measure(trained, IMGSZ).params == result.after.params
+    run_args = yaml.safe_load((done.save_dir / "args.yaml").read_text())
+    assert run_args["nbs"] == run_args["batch"] == 4  # Ultralytics stepped once per batch, accumulating nothing
     # The trained weights moved: this was a real training of the pruned module, not a rebuilt full-width model.
     assert not torch.equal(trained.model[0].conv.weight, pruned.model[0].conv.weight.to(torch.float32))
 
@@ -128,9 +131,15 @@ def test_a_learning_rate_given_is_adamw_s_which_auto_would_ignore(tmp_path):
     assert train_args(sgd, "d.yaml", tmp_path / "run", None, "m.pt")["optimizer"] == "SGD"
 
 
-def test_train_distills_from_a_teacher_and_refuses_one_of_other_classes(tmp_path, two_class_model, tiny_data):
-    import yaml
+def test_every_batch_is_an_optimizer_step_unless_told_otherwise(tmp_path):
+    from yolo_prune.train.finetune import train_args
 
+    assert train_args(FinetuneConfig(batch=8), "d.yaml", tmp_path / "run", None, "m.pt")["nbs"] == 8  # no accumulation
+    told = FinetuneConfig(batch=8, overrides={"nbs": 64})  # Ultralytics' own nominal batch, given
+    assert train_args(told, "d.yaml", tmp_path / "run", None, "m.pt")["nbs"] == 64
+
+
+def test_train_distills_from_a_teacher_and_refuses_one_of_other_classes(tmp_path, two_class_model, tiny_data):
     pruned = tmp_path / "prune"
     cut = runner.invoke(app, ["prune", str(two_class_model), "--ratio", "0.3", *TRAIN[:2], "--out", str(pruned)])
     assert cut.exit_code == 0, cut.output

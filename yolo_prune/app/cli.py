@@ -224,7 +224,8 @@ def prune(
         int,
         typer.Option(
             "--batch",
-            help="Batch size on --data: fine-tuning and its validation, the sensitivity scan, --method taylor.",
+            help="Batch size on --data: fine-tuning (one optimizer step per batch) and its validation, the "
+            "sensitivity scan, --method taylor.",
         ),
     ] = 16,
     device: Annotated[str | None, typer.Option("--device", help=f"Fine-tuning device: {DEVICE_HELP}")] = None,
@@ -361,7 +362,7 @@ def train(
     imgsz: Annotated[
         int, typer.Option("--imgsz", help="Square training and validation image size (a multiple of 32).")
     ] = 640,
-    batch: Annotated[int, typer.Option("--batch", help="Batch size.")] = 16,
+    batch: Annotated[int, typer.Option("--batch", help="Batch size (one optimizer step per batch).")] = 16,
     device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)] = None,
     lr0: Annotated[float | None, typer.Option("--lr0", help=f"Initial learning rate, {LR0_HELP}")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Dataloader workers.")] = 2,
