@@ -22,6 +22,9 @@ from yolo_prune.train.validate import validate
 
 LOGGER = logging.getLogger("yolo_prune")
 METRICS = ("loss", "map")
+# What a loss scan measures, in the cache key: raised when it changes, so that no older table is reused
+# (2: an end-to-end head measured with the gains its training ends on, `objective.detection_loss`).
+SCAN_MEASURE = 2
 
 
 def run_sensitivity(
@@ -75,12 +78,12 @@ def run_sensitivity(
 
 
 def scan_key(weights: Path, data: str, settings: dict) -> str:
-    """A scan's identity: the weights' bytes, the dataset YAML (its path and text) and the scan settings (which
-    include the train split's label fingerprint)."""
+    """A scan's identity: the weights' bytes, the dataset YAML (its path and text), the scan settings (which
+    include the train split's label fingerprint), the package version and `SCAN_MEASURE`."""
     digest = hashlib.sha256(weights.read_bytes())
     yaml = Path(data).resolve()
     digest.update(f"{yaml}\n{yaml.read_text(encoding='utf-8')}\n{json.dumps(settings, sort_keys=True)}".encode())
-    digest.update(__version__.encode())
+    digest.update(f"{__version__}\n{SCAN_MEASURE}".encode())
     return digest.hexdigest()[:24]
 
 

@@ -4,6 +4,11 @@
 Ultralytics' `model.loss` reads its gains (`box`, `cls`, `dfl`, `pose`, `kobj`) from `model.args` as a namespace, while
 checkpoints carry a plain dict (or nothing). `detection_loss` lends the model a namespace for the call and puts
 everything back afterwards. BatchNorm stays in eval mode, so measuring never changes the model.
+
+An end-to-end head (YOLO26) has two branches: the one-to-one branch that inference runs, and a one-to-many branch
+that only training uses. Ultralytics' `E2ELoss` weighs them 0.2 / 0.8 when created and decays to 0.9 / 0.1 over
+training; a fresh criterion would rank the one-to-one branch, the one every prediction comes from, as nearly free
+to prune. `detection_loss` measures with the gains training ends on (`_as_trained`; docs/benchmarks.md section 24).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ def _loss_ready(model: nn.Module) -> Iterator[None]:
     saved_args = getattr(model, "args", None)
     gains = {k: v for k, v in dict(saved_args or {}).items() if k in ("box", "cls", "dfl", "pose", "kobj")}
     model.args = get_cfg(overrides=gains)
-    model.criterion = None
+    model.criterion = _as_trained(model.init_criterion())
     try:
         yield
     finally:
@@ -31,6 +36,16 @@ def _loss_ready(model: nn.Module) -> Iterator[None]:
         else:
             model.args = saved_args
         model.criterion = None
+
+
+def _as_trained(criterion: object) -> object:
+    """The criterion with an end-to-end loss's branch gains at their final values (see the module's docstring):
+    the one place this package sets Ultralytics' `E2ELoss` state, whose schedule is otherwise the trainer's."""
+    final = getattr(criterion, "final_o2m", None)
+    if final is not None:
+        criterion.o2m = final
+        criterion.o2o = criterion.total - final
+    return criterion
 
 
 def prepare(batch: dict) -> dict:
