@@ -29,6 +29,8 @@ torch.manual_seed(0)
 with torch.no_grad():
     out = model(torch.rand(1, 3, int(sys.argv[2]), int(sys.argv[2])))
 preds = out[0]
+if getattr(model.model[-1], "one2one_cv2", None) is not None:
+    model.model[-1].fuse()  # as the exporter: an end-to-end head keeps only the branch the model runs
 print(json.dumps({"shape": list(preds.shape), "names": {str(k): v for k, v in model.names.items()},
                   "stride": model.stride.tolist(), "has_yaml": bool(model.yaml),
                   "macs": get_flops(model, int(sys.argv[2])) / 2 * 1e9}))

@@ -6,6 +6,7 @@ are twice this number).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 
 import torch
@@ -31,9 +32,30 @@ def example_input(model: nn.Module, imgsz: int, batch: int = 1) -> torch.Tensor:
     return torch.rand(batch, 3, imgsz, imgsz, device=device)
 
 
+def as_deployed(model: nn.Module) -> nn.Module:
+    """`model` as the exporter runs it. An end-to-end head (YOLO26's) has two branches, and the model runs one of
+    them: the one-to-many branch with NMS after it (Ultralytics' default), or the one-to-one branch when `end2end` is
+    set (`export --end2end`). The exporter calls the head's `fuse()`, which removes the other, so on the device its
+    convs cost nothing (yolo26n at 384: 8% of the MACs of both). Costs are counted on this, so that a MACs target,
+    the sensitivity allocation's shares and the latency model see the network that ships. Returns `model` itself
+    when there is nothing to remove, else a fused copy (`model` is not modified)."""
+    if not any(_has_both_branches(m) for m in model.modules()):
+        return model
+    work = copy.deepcopy(model)
+    for head in [m for m in work.modules() if _has_both_branches(m)]:
+        head.fuse()  # Ultralytics' own: drops the branch the model does not run
+    return work
+
+
+def _has_both_branches(m: nn.Module) -> bool:
+    """An Ultralytics head with a one-to-one and a one-to-many branch (its `fuse()` keeps the one the model runs)."""
+    return getattr(m, "one2one_cv2", None) is not None and getattr(m, "cv2", None) is not None
+
+
 def measure(model: nn.Module, imgsz: int) -> ModelCost:
-    """Count MACs and parameters of `model` for one `imgsz` x `imgsz` image."""
-    macs, params = tp.utils.count_ops_and_params(model, example_input(model, imgsz))
+    """Count MACs and parameters of `model` for one `imgsz` x `imgsz` image, as exported (`as_deployed`)."""
+    deployed = as_deployed(model)
+    macs, params = tp.utils.count_ops_and_params(deployed, example_input(deployed, imgsz))
     return ModelCost(macs=int(macs), params=int(params), imgsz=imgsz)
 
 
@@ -117,8 +139,10 @@ def conv_shapes(model: nn.Module, imgsz: int) -> dict[str, ConvShape]:
     """Every conv of `model` by module name, with its input size for one `imgsz` image.
 
     A conv counts as followed by SiLU when it is the `conv` of an Ultralytics `Conv` block whose `act` is SiLU (the
-    exporter writes that pair as Conv, Sigmoid, Mul and onnxruntime fuses it).
+    exporter writes that pair as Conv, Sigmoid, Mul and onnxruntime fuses it). Only the convs the exported model runs
+    are listed (`as_deployed`): the head branch the model does not run costs nothing there.
     """
+    model = as_deployed(model)
     modules = dict(model.named_modules())
     shapes: dict[str, ConvShape] = {}
     hooks = []

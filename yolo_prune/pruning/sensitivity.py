@@ -91,6 +91,12 @@ def scan(
     DG, groups = build_groups(work, imgsz)
     reference = evaluate(work)
     state = {k: v.clone() for k, v in work.state_dict().items()}
+    # A group whose channels the exported model never computes (the YOLO26 head branch the model does not run,
+    # `cost.as_deployed`) saves nothing there: it is not scanned, and the allocations leave it whole.
+    not_run = [info.name for info, _ in groups if info.macs_per_channel == 0]
+    if not_run:
+        LOGGER.info(f"  {len(not_run)} groups the exported model does not run, not scanned: {', '.join(not_run)}")
+    groups = [(info, group) for info, group in groups if info.macs_per_channel > 0]
     rows = []
     for n, (info, group) in enumerate(groups, 1):
         drops = {}
