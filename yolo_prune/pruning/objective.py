@@ -5,10 +5,12 @@ Ultralytics' `model.loss` reads its gains (`box`, `cls`, `dfl`, `pose`, `kobj`) 
 checkpoints carry a plain dict (or nothing). `detection_loss` lends the model a namespace for the call and puts
 everything back afterwards. BatchNorm stays in eval mode, so measuring never changes the model.
 
-An end-to-end head (YOLO26) has two branches: the one-to-one branch that inference runs, and a one-to-many branch
-that only training uses. Ultralytics' `E2ELoss` weighs them 0.2 / 0.8 when created and decays to 0.9 / 0.1 over
-training; a fresh criterion would rank the one-to-one branch, the one every prediction comes from, as nearly free
-to prune. `detection_loss` measures with the gains training ends on (`_as_trained`; docs/benchmarks.md section 24).
+An end-to-end head (YOLO26) has two branches, a one-to-many one (read with NMS after it: what Ultralytics validates
+and exports by default) and a one-to-one one (NMS-free: `export --end2end`); `model.end2end` says which the model
+runs, and the exporter's `fuse()` removes the other (`cost.as_deployed`). Ultralytics' `E2ELoss` weighs them 0.8 /
+0.2 when created and 0.1 / 0.9 at the end of training, neither of which is the branch that ships. `detection_loss`
+measures the branch the model runs alone (`_on_the_deployed_branch`; docs/benchmarks.md section 25), so that the
+scan ranks a group by what it costs the predictions that ship.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def _loss_ready(model: nn.Module) -> Iterator[None]:
     saved_args = getattr(model, "args", None)
     gains = {k: v for k, v in dict(saved_args or {}).items() if k in ("box", "cls", "dfl", "pose", "kobj")}
     model.args = get_cfg(overrides=gains)
-    model.criterion = _as_trained(model.init_criterion())
+    model.criterion = _on_the_deployed_branch(model.init_criterion(), model)
     try:
         yield
     finally:
@@ -38,13 +40,14 @@ def _loss_ready(model: nn.Module) -> Iterator[None]:
         model.criterion = None
 
 
-def _as_trained(criterion: object) -> object:
-    """The criterion with an end-to-end loss's branch gains at their final values (see the module's docstring):
-    the one place this package sets Ultralytics' `E2ELoss` state, whose schedule is otherwise the trainer's."""
-    final = getattr(criterion, "final_o2m", None)
-    if final is not None:
-        criterion.o2m = final
-        criterion.o2o = criterion.total - final
+def _on_the_deployed_branch(criterion: object, model: nn.Module) -> object:
+    """The criterion of an end-to-end head with all its weight on the branch `model` runs (see the module's
+    docstring): the one place this package sets Ultralytics' `E2ELoss` gains, whose schedule is otherwise the
+    trainer's. Other criteria are returned as they are."""
+    if getattr(criterion, "final_o2m", None) is not None:
+        one2one = bool(getattr(model, "end2end", False))
+        criterion.o2o = criterion.total if one2one else 0.0
+        criterion.o2m = criterion.total - criterion.o2o
     return criterion
 
 
