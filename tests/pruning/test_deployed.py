@@ -30,7 +30,7 @@ def _yolo26n(end2end: bool = False) -> DetectionModel:
     return model
 
 
-def _training_only(name: str, end2end: bool = False) -> bool:
+def _not_run(name: str, end2end: bool = False) -> bool:
     return name.startswith(ONE2MANY if end2end else ONE2ONE)
 
 
@@ -50,9 +50,9 @@ def test_costs_are_those_of_the_exported_network(end2end):
     assert head.cv2 is not None and head.one2one_cv2 is not None  # the model itself keeps both for training
 
     shapes = conv_shapes(model, IMGSZ)
-    assert shapes and not any(_training_only(n, end2end) for n in shapes)
-    assert any(_training_only(n, not end2end) for n in shapes)
-    assert {n for n in conv_widths(model) if not _training_only(n, end2end)} == set(shapes)
+    assert shapes and not any(_not_run(n, end2end) for n in shapes)
+    assert any(_not_run(n, not end2end) for n in shapes)
+    assert {n for n in conv_widths(model) if not _not_run(n, end2end)} == set(shapes)
 
     v8 = DetectionModel("yolov8n.yaml", nc=2, verbose=False)
     assert as_deployed(v8) is v8  # one branch: nothing to remove, nothing copied
@@ -63,13 +63,13 @@ def test_the_branch_not_run_is_neither_scanned_nor_timed_nor_cut():
     x = torch.rand(1, 3, IMGSZ, IMGSZ)
     table = scan(model, head_sum(x), ratios=(0.5,), imgsz=IMGSZ)
     names = [g["group"] for g in table["groups"]]
-    assert not any(_training_only(n) for n in names)
+    assert not any(_not_run(n) for n in names)
     assert any(n.startswith("model.23.cv3.") for n in names)
     assert all(g["macs_share"] > 0 for g in table["groups"])
     assert table["total_macs"] == measure(model, IMGSZ).macs
 
     widths = width_table(model, IMGSZ, PaddedTimer())
-    assert widths["groups"] and not any(_training_only(g["group"]) for g in widths["groups"])
+    assert widths["groups"] and not any(_not_run(g["group"]) for g in widths["groups"])
 
     before = conv_widths(model)  # the latency allocation only chooses among the width table's groups, above
     config = PruneConfig(target_macs=0.6, imgsz=IMGSZ, tolerance=0.03)
@@ -81,5 +81,5 @@ def test_the_branch_not_run_is_neither_scanned_nor_timed_nor_cut():
     # ... while the other branch keeps its own widths: only its depthwise convs, whose outputs are the neck's
     # channels they read, follow the neck's cut
     convs = dict(pruned.named_modules())
-    inner = {n for n in cut if _training_only(n) and convs[n].groups == 1}
+    inner = {n for n in cut if _not_run(n) and convs[n].groups == 1}
     assert not inner, sorted(inner)

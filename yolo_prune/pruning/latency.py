@@ -181,7 +181,8 @@ def width_table(
         scores = importance(group)
         if scores is None or len(scores) != info.channels:
             continue
-        # Convs the inference forward never runs cost nothing there (YOLO26-seg's training-only semantic branch).
+        # Convs the exported model never runs cost nothing there (`cost.as_deployed`: the YOLO26 head branch the
+        # model does not run; YOLO26-seg's training-only semantic branch).
         touched = {conv: use for conv, use in _touched_convs(DG, group, names).items() if conv in shapes}
         if not touched:
             continue
