@@ -213,7 +213,7 @@ def test_a_torch_runtime_times_its_own_convs_and_checkpoints_at_the_prune_batch(
     model = DetectionModel("yolov8n.yaml", verbose=False)
     with timers.against(model) as timer:
         assert timer.original.suffix == ".pt"  # a checkpoint, not an export
-        assert timer.args == {"imgsz": 64, "runtime": "torch-cpu", "threads": 1, "batch": 4, "runs": 30, "warmup": 3}
+        assert timer.args == {"imgsz": 64, "runtime": "torch-cpu", "threads": 1, "batch": 4, "runs": 100, "warmup": 10}
         original, again = timer([model])
     assert original.speedup == 1.0 and again.precision == "fp32" and again.file_bytes is None
     from yolo_prune.app.render import _timed_on
