@@ -112,3 +112,33 @@ def test_bench_on_cuda_fp16(weights):
     full, pruned = weights("yolov8n.yaml", pruned=False), weights("yolov8n.yaml")
     rows = bench([full, pruned], imgsz=IMGSZ, runs=5, warmup=2, runtime="torch-cuda-fp16", batch=32)
     assert [r.precision for r in rows] == ["fp16", "fp16"] and all(r.median_ms > 0 for r in rows)
+
+
+def test_each_model_is_timed_on_two_sessions_opened_in_mirrored_order(tmp_path, fp32_onnx, monkeypatch):
+    # A session opened earlier in a process runs slower; opening a second set in reverse order and alternating
+    # the calls gives every model the same mean position (docs/benchmarks.md section 27).
+    from yolo_prune.deploy.runtimes import get_runtime, onnx_runtime
+
+    opened, calls = [], []
+
+    class Session:
+        def __init__(self, path):
+            self.name, self.k = path.name, len(opened)
+            opened.append(path.name)
+
+        def get_inputs(self):
+            return [type("Input", (), {"name": "images", "shape": [1, 3, IMGSZ, IMGSZ]})]
+
+        def run(self, outputs, feed):
+            calls.append((self.name, self.k))
+
+    files = []
+    for name in ("a", "b", "c"):
+        files.append(tmp_path / f"{name}.onnx")
+        files[-1].write_bytes(fp32_onnx.read_bytes())
+    monkeypatch.setattr(onnx_runtime, "_session", lambda path, imgsz, threads: Session(path))
+    loaded = get_runtime("onnxruntime-cpu", 1, 1).load(files, IMGSZ, 1, 1, tmp_path)
+    assert opened == ["a.onnx", "b.onnx", "c.onnx", "c.onnx", "b.onnx", "a.onnx"]
+    for _ in range(4):
+        loaded[0].run()
+    assert calls == [("a.onnx", 0), ("a.onnx", 5), ("a.onnx", 0), ("a.onnx", 5)]

@@ -11,6 +11,7 @@ block-aligned conv reads and writes the blocked layout directly (docs/benchmarks
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import tempfile
@@ -60,11 +61,16 @@ class OnnxruntimeCPU(Runtime):
             else:
                 files.append(path)
                 costs.append(onnx_cost(path, imgsz))
-        sessions = [_session(f, imgsz, threads) for f in files]
-        x = np.random.default_rng(0).random((1, 3, *_hw(sessions[0])), dtype=np.float32)
+        # Two sessions per model, the second set opened in reverse order, each taking every other call: in one
+        # process a session opened earlier runs slower (the first model, the original in every bench, up to 7%
+        # slower than the same file opened last), and the mirrored pair gives every model the same mean position
+        # (docs/benchmarks.md section 27).
+        first = [_session(f, imgsz, threads) for f in files]
+        second = [_session(f, imgsz, threads) for f in reversed(files)][::-1]
+        x = np.random.default_rng(0).random((1, 3, *_hw(first[0])), dtype=np.float32)
         return [
-            Loaded(partial(s.run, None, {s.get_inputs()[0].name: x}), f.stat().st_size, _precision(f), cost)
-            for s, f, cost in zip(sessions, files, costs)
+            Loaded(_alternating(pair, x), f.stat().st_size, _precision(f), cost)
+            for pair, f, cost in zip(zip(first, second), files, costs)
         ]
 
     def deployable(self, weights: Path, imgsz: int) -> Path:
@@ -202,6 +208,12 @@ def _session(path: Path, imgsz: int, threads: int | None):
     if len(shape) != 4 or any(isinstance(d, int) and d != want for d, want in zip(shape[2:], (imgsz, imgsz))):
         raise ConfigError(f"{path} takes input {shape}, not {imgsz}x{imgsz}; export it at --imgsz {imgsz}")
     return session
+
+
+def _alternating(sessions, x: np.ndarray):
+    """One inference on `x` per call, the sessions taking turns."""
+    runs = itertools.cycle([partial(s.run, None, {s.get_inputs()[0].name: x}) for s in sessions])
+    return lambda: next(runs)()
 
 
 def _hw(session) -> tuple[int, int]:
