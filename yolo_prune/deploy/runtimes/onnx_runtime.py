@@ -62,7 +62,7 @@ class OnnxruntimeCPU(Runtime):
                 files.append(path)
                 costs.append(onnx_cost(path, imgsz))
         # Two sessions per model, the second set opened in reverse order, each taking every other call: in one
-        # process a session opened earlier runs slower (the first model, the original in every bench, up to 7%
+        # process a session opened earlier runs slower (the first model, the original in every bench, 6-8%
         # slower than the same file opened last), and the mirrored pair gives every model the same mean position
         # (docs/benchmarks.md section 27).
         first = [_session(f, imgsz, threads) for f in files]
