@@ -6,6 +6,9 @@ Starting from a trained detector (--weights), for every target: a MACs fraction 
     best-T, best-Xx   this project's default recipe with data (`yolo-prune prune --data`: the sensitivity allocation
                       in the runtime's channel blocks, for a MACs or a speed target; the scan cached),
                       pruned once and fine-tuned once per seed
+    free-T, free-Xx   the default recipe without data (`yolo-prune prune` without --data: the `latency` allocation,
+                      head cut last), pruned once and fine-tuned per seed like best: does giving the tool data pay?
+                      (not in the default --rows: select it)
     uniform-l2-T      uniform one-shot L2 pruning, the Torch-Pruning YOLOv8 example's recipe (at a speedup: the
                       uniform ratio that runs that fast, measured end to end)
     scratch-T         the same YAML with its width scaled to the same MACs, trained from scratch
@@ -60,7 +63,8 @@ from recover import CLI, run_row  # noqa: E402  (same folder: one job runner for
 REPO = Path(__file__).resolve().parents[1]
 DOC_START = "<!-- compare.py: start -->"
 DOC_END = "<!-- compare.py: end -->"
-FAMILIES = ("baseline", "control", "best", "uniform", "scratch", "unstructured", "official")
+FAMILIES = ("baseline", "control", "best", "free", "uniform", "scratch", "unstructured", "official")
+DEFAULT_ROWS = tuple(f for f in FAMILIES if f != "free")  # the data-free rows answer another question: opt in
 Command = Callable[[dict[str, dict], int], list[str]]  # (finished jobs, seed) -> yolo-prune arguments
 Runner = Callable[[str, list[str], Path], dict]  # (job name, yolo-prune arguments, OUT) -> its result
 
@@ -146,6 +150,19 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
             )  # fmt: skip
         return rows
 
+    def free_rows(values: list[str]) -> list[Row]:
+        """The default recipe without data at every target: pruned once (it times the network), fine-tuned per seed."""
+        rows = []
+        for flag, goal, tag in goals(values):
+            name = f"free-{tag}"
+            rows.append(
+                Row(name, "yolo_prune default recipe without data (latency allocation, head cut last)", "free",
+                    tag if tag.endswith("x") else f"{tag}%",
+                    trained(lambda n=name: str(out / f"{n}-prune" / "pruned.pt"), args.epochs), own,
+                    prune=["prune", args.weights, flag, goal, "--imgsz", str(args.imgsz)])
+            )  # fmt: skip
+        return rows
+
     own = "control" if "control" in args.rows else "baseline"
 
     def uniform_row(flag: str, goal: str, tag: str, method: str) -> Row:
@@ -163,6 +180,7 @@ def build_rows(args: argparse.Namespace, names_count: int) -> list[Row]:
             trained(lambda: args.weights, args.epochs)),
         # without the control row (a bigger model's control is long), the pruned rows are measured against the baseline
         *best_rows(args.weights, "", own, args.targets),
+        *free_rows(args.targets),
     ]  # fmt: skip
     for fraction in [float(v) for v in args.targets if not v.endswith("x")]:  # MACs targets only
         tag = f"{round(100 * fraction)}"
@@ -247,7 +265,7 @@ def jobs_of(row: Row, args: argparse.Namespace) -> list[Job]:
         prune = [*row.prune, "--epochs", "0", "--out", "{out}"]
         # A speed target, and the default recipe's block probe at any target, time the network end to end: such
         # prunes run one after another before the rest, so a weights' sensitivity scan runs once and is then cached.
-        timed = "--target-speedup" in row.prune or row.family == "best"
+        timed = "--target-speedup" in row.prune or row.family in ("best", "free")
         jobs.append(Job(f"{row.name}-prune", lambda r: prune, [], alone=timed))
         needs.append(f"{row.name}-prune")
     for seed in row_seeds(row, args):
@@ -404,7 +422,7 @@ def frontier_check(
         fast = [
             (summary[row.name]["map50_95"], row.name, rows_ms[row.name]["median_ms"])
             for row in rows
-            if row.family in ("best", "uniform", "scratch") and row.name in summary and row.name in rows_ms
+            if row.family in ("best", "free", "uniform", "scratch") and row.name in summary and row.name in rows_ms
             and rows_ms[row.name]["median_ms"] <= share * ref_ms
         ]  # fmt: skip
         head = f"- At {size} px, {reference} scores {bar:.4f} in {ref_ms:.1f} ms; at <= {share:.0%} of that"
@@ -425,8 +443,9 @@ def pareto_plot(rows: list[Row], summary: dict[str, dict], timing: dict[int, dic
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    styles = {"best": ("o", "tab:red"), "uniform": ("s", "tab:blue"), "scratch": ("^", "tab:green"),
-              "unstructured": ("x", "tab:purple"), "control": ("D", "black"), "official": ("D", "black")}  # fmt: skip
+    styles = {"best": ("o", "tab:red"), "free": ("v", "tab:orange"), "uniform": ("s", "tab:blue"),
+              "scratch": ("^", "tab:green"), "unstructured": ("x", "tab:purple"), "control": ("D", "black"),
+              "official": ("D", "black")}  # fmt: skip
     fig, axes = plt.subplots(1, len(timing), figsize=(6 * len(timing), 4.8), squeeze=False)
     for ax, (size, rows_ms) in zip(axes[0], timing.items()):
         frontier = []
@@ -509,7 +528,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--official-targets", default="", type=number_list(str), help="Prune each official CHECKPOINT at these too."
     )
     parser.add_argument(
-        "--rows", default=",".join(FAMILIES), type=lambda s: s.split(","), help=f"Families to run: {FAMILIES}."
+        "--rows", default=",".join(DEFAULT_ROWS), type=lambda s: s.split(","),
+        help=f"Families to run: {', '.join(FAMILIES)} (default: all but free).",
     )
     parser.add_argument("--seeds", default="0", type=number_list(int), help="Fine-tuning seeds of every row.")
     parser.add_argument("--scratch-seeds", type=int, default=1, help="From-scratch rows run the first N seeds.")

@@ -266,3 +266,21 @@ def test_a_speed_target_has_a_uniform_row_at_the_same_measured_speed(compare, tm
     assert rows["uniform-l2-2x"].reference == rows["uniform-l2-50"].reference == "baseline"
     prune = compare.jobs_of(uniform, compare.parse_args(argv))[0]
     assert prune.name == "uniform-l2-2x-prune" and prune.alone  # timed end to end, on a quiet machine
+
+
+def test_data_free_rows_prune_without_data_and_are_opt_in(compare, tmp_path):
+    base = ["--data", "d.yaml", "--weights", "n.pt", "--out", str(tmp_path), "--targets", "0.5,2x", "--seeds", "0,1",
+            "--imgsz", "192"]  # fmt: skip
+    assert "free" not in compare.parse_args(base).rows  # the default rows leave them out
+    args = compare.parse_args([*base, "--rows", "control,best,free"])
+    rows = {row.name: row for row in compare.build_rows(args, 6)}
+    assert set(rows) == {"control", "best-50", "best-2x", "free-50", "free-2x"}
+    assert rows["free-2x"].prune == ["prune", "n.pt", "--target-speedup", "2", "--imgsz", "192"]  # no --data
+    assert rows["free-50"].prune == ["prune", "n.pt", "--target-macs", "0.5", "--imgsz", "192"]
+    assert rows["best-50"].prune[4:6] == ["--data", "d.yaml"]
+    jobs = compare.jobs_of(rows["free-50"], args)
+    assert [job.name for job in jobs] == ["free-50-prune", "free-50-s0", "free-50-s1"]
+    assert jobs[0].alone  # the latency allocation times the network: on a quiet machine
+    train = jobs[2].argv({})
+    assert train[:2] == ["train", str(tmp_path / "free-50-prune" / "pruned.pt")] and "--seed" in train
+    assert train[train.index("--seed") + 1] == "1" and "--data" in train  # fine-tuned on the data like every row
