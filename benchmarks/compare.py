@@ -528,7 +528,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--official-targets", default="", type=number_list(str), help="Prune each official CHECKPOINT at these too."
     )
     parser.add_argument(
-        "--rows", default=",".join(DEFAULT_ROWS), type=lambda s: s.split(","),
+        "--rows",
+        default=",".join(DEFAULT_ROWS),
+        type=lambda s: s.split(","),
         help=f"Families to run: {', '.join(FAMILIES)} (default: all but free).",
     )
     parser.add_argument("--seeds", default="0", type=number_list(int), help="Fine-tuning seeds of every row.")
