@@ -184,3 +184,15 @@ def test_int8_calibration_skips_unreadable_images(dataset, caplog):
         calibration_files(data=dataset, calib=4)
     first = dataset.parent / "images" / "train" / "0.jpg"
     assert str(error.value) == f"no usable calibration images: unreadable image (4, e.g. {first})"
+
+
+def test_scan_batches_spread_over_the_split_not_its_first_images(tmp_path):
+    """A split sorted by class (NEU-DET's file names) must not give the scan one class: every other image here."""
+    data = resolve_dataset(write_tiny_dataset(tmp_path / "eight", n_train=8, n_val=2))
+    got = list(batches(data, "train", 64, 2, 2))
+    names = [Path(f).name for b in got for f in b["im_file"]]
+    assert names == ["0.jpg", "2.jpg", "4.jpg", "6.jpg"]
+    assert [tuple(b["img"].shape) for b in got] == [(2, 3, 64, 64)] * 2
+    assert [Path(f).name for b in batches(data, "train", 64, 4, 5) for f in b["im_file"]] == [
+        f"{i}.jpg" for i in range(8)
+    ]

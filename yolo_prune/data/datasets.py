@@ -7,7 +7,6 @@ bad images and labels are counted and reported in one warning (`check_split`) ra
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
 from collections.abc import Iterator
@@ -90,22 +89,39 @@ def check_model(dataset: dict, model) -> None:
     check_classes(dataset, model.names, getattr(model, "kpt_shape", None))
 
 
+def split_dataset(data: dict, split: str, imgsz: int, batch: int, *, augment: bool = False, task: str = "detect"):
+    """Ultralytics' dataset over one split for `task`'s labels (letterboxed, no augmentation unless `augment`)."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data import build_yolo_dataset
+
+    check_split(data, split, task=task)
+    cfg = get_cfg(overrides={"imgsz": imgsz, "task": task, "plots": False})
+    return build_yolo_dataset(cfg, data[split], batch, data, mode="train" if augment else "val")
+
+
 def loader(
     data: dict, split: str, imgsz: int, batch: int, *, augment: bool = False, workers: int = 0, task: str = "detect"
 ):
     """An Ultralytics dataloader over one split for `task`'s labels (letterboxed, no augmentation unless `augment`)."""
-    from ultralytics.cfg import get_cfg
-    from ultralytics.data import build_dataloader, build_yolo_dataset
+    from ultralytics.data import build_dataloader
 
-    check_split(data, split, task=task)
-    cfg = get_cfg(overrides={"imgsz": imgsz, "task": task, "plots": False})
-    dataset = build_yolo_dataset(cfg, data[split], batch, data, mode="train" if augment else "val")
+    dataset = split_dataset(data, split, imgsz, batch, augment=augment, task=task)
     return build_dataloader(dataset, batch, workers, shuffle=augment, device="cpu")
 
 
 def batches(data: dict, split: str, imgsz: int, batch: int, count: int, task: str = "detect") -> Iterator[dict]:
-    """The first `count` batches of a split, in order (for loss gradients and calibration)."""
-    yield from itertools.islice(iter(loader(data, split, imgsz, batch, task=task)), count)
+    """`count` batches of a split's images spread evenly over it, the same images every run (the sensitivity scan's
+    loss, Taylor gradients).
+
+    Evenly spread rather than the first `count * batch`: datasets are often sorted by class or source, and the first
+    64 of NEU-DET's train images, sorted by file name, are all of one class of six (docs/benchmarks.md section 30).
+    """
+    dataset = split_dataset(data, split, imgsz, batch, task=task)
+    chosen = min(count * batch, len(dataset))
+    step = len(dataset) / chosen if chosen else 1.0
+    indices = [int(i * step) for i in range(chosen)]
+    for start in range(0, chosen, batch):
+        yield dataset.collate_fn([dataset[i] for i in indices[start : start + batch]])
 
 
 # Ultralytics' `verify_image_label` says why it skipped an image in a message: its words, our reason, and whether the
