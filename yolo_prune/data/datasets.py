@@ -1,6 +1,6 @@
 """Resolve and check detection datasets (Ultralytics data YAMLs) and load batches from them.
 
-Ultralytics' own `check_det_dataset`, `build_yolo_dataset` and its `collate_fn` do the work; this module makes sure
+Ultralytics' own `check_det_dataset`, `build_yolo_dataset` and `build_dataloader` do the work; this module makes sure
 that a missing or malformed dataset is a one-line `DataError` rather than a download attempt or a traceback, and that
 bad images and labels are counted and reported in one warning (`check_split`) rather than in Ultralytics' log.
 """
@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from yolo_prune.errors import DataError, first_line
 
 LOGGER = logging.getLogger("yolo_prune")
-T = TypeVar("T")
 
 
 def resolve_dataset(data: str | Path, splits: tuple[str, ...] = ("train", "val"), chosen: str | None = None) -> dict:
@@ -91,33 +89,38 @@ def check_model(dataset: dict, model) -> None:
     check_classes(dataset, model.names, getattr(model, "kpt_shape", None))
 
 
-def evenly_spread(items: Sequence[T], count: int) -> list[T]:
-    """`count` of `items` (all of them if fewer) spread evenly over the sequence, the first one included.
-
-    Rather than the first `count`: datasets are often sorted by class, source or scene, and the first 64 of NEU-DET's
-    train images, sorted by file name, are all of one class of six (docs/benchmarks.md section 30).
-    """
-    chosen = min(count, len(items))
-    step = len(items) / chosen if chosen else 1.0
-    return [items[int(i * step)] for i in range(chosen)]
-
-
-def split_dataset(data: dict, split: str, imgsz: int, batch: int, task: str = "detect"):
-    """Ultralytics' dataset over one split for `task`'s labels (letterboxed, no augmentation)."""
+def split_dataset(data: dict, split: str, imgsz: int, batch: int, *, augment: bool = False, task: str = "detect"):
+    """Ultralytics' dataset over one split for `task`'s labels (letterboxed, no augmentation unless `augment`)."""
     from ultralytics.cfg import get_cfg
     from ultralytics.data import build_yolo_dataset
 
     check_split(data, split, task=task)
     cfg = get_cfg(overrides={"imgsz": imgsz, "task": task, "plots": False})
-    return build_yolo_dataset(cfg, data[split], batch, data, mode="val")
+    return build_yolo_dataset(cfg, data[split], batch, data, mode="train" if augment else "val")
+
+
+def loader(
+    data: dict, split: str, imgsz: int, batch: int, *, augment: bool = False, workers: int = 0, task: str = "detect"
+):
+    """An Ultralytics dataloader over one split for `task`'s labels (letterboxed, no augmentation unless `augment`)."""
+    from ultralytics.data import build_dataloader
+
+    dataset = split_dataset(data, split, imgsz, batch, augment=augment, task=task)
+    return build_dataloader(dataset, batch, workers, shuffle=augment, device="cpu")
 
 
 def batches(data: dict, split: str, imgsz: int, batch: int, count: int, task: str = "detect") -> Iterator[dict]:
-    """`count` batches of a split's images spread evenly over it (`evenly_spread`), the same images every run (the
-    sensitivity scan's loss, Taylor gradients)."""
-    dataset = split_dataset(data, split, imgsz, batch, task)
-    indices = evenly_spread(range(len(dataset)), count * batch)
-    for start in range(0, len(indices), batch):
+    """`count` batches of a split's images spread evenly over it, the same images every run (the sensitivity scan's
+    loss, Taylor gradients).
+
+    Evenly spread rather than the first `count * batch`: datasets are often sorted by class or source, and the first
+    64 of NEU-DET's train images, sorted by file name, are all of one class of six (docs/benchmarks.md section 30).
+    """
+    dataset = split_dataset(data, split, imgsz, batch, task=task)
+    chosen = min(count * batch, len(dataset))
+    step = len(dataset) / chosen if chosen else 1.0
+    indices = [int(i * step) for i in range(chosen)]
+    for start in range(0, chosen, batch):
         yield dataset.collate_fn([dataset[i] for i in indices[start : start + batch]])
 
 

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from yolo_prune.data.datasets import evenly_spread, resolve_dataset
+from yolo_prune.data.datasets import resolve_dataset
 from yolo_prune.errors import ConfigError, DataError
 
 LOGGER = logging.getLogger("yolo_prune")
@@ -19,7 +19,7 @@ def calibration_files(
 ) -> list[Path]:
     """`calib` image files spread evenly over the train split of the dataset YAML `data`, or over `images`.
 
-    Evenly spread rather than the first `calib` (`datasets.evenly_spread`).
+    Evenly spread rather than the first `calib`: datasets are often ordered by source or scene.
     """
     if calib < 1:
         raise ConfigError(f"--calib must be at least 1, got {calib}")
@@ -29,7 +29,9 @@ def calibration_files(
         files = train_images(data)
     else:
         files = _images([Path(images)] if isinstance(images, (str, Path)) else [Path(p) for p in images])
-    return _readable(evenly_spread(files, calib))
+    step = len(files) / min(calib, len(files))
+    chosen = [files[int(i * step)] for i in range(min(calib, len(files)))]
+    return _readable(chosen)
 
 
 def train_images(data: str | Path) -> list[Path]:
